@@ -1,0 +1,1 @@
+//! Procedural macros of Janus, re-exported by the `janus` crate.

@@ -1,0 +1,578 @@
+//! Exponential backoff with jitter, and the circuit breaker that stops a
+//! restart loop.
+//!
+//! # The delay
+//!
+//! The `n`-th consecutive restart (counting from 0) waits
+//!
+//! ```text
+//! d(n)    = min(max_delay, base_delay * 2^n)
+//! delay   = uniform in [max(base_delay, d(n) / 2), d(n)]     ("equal jitter")
+//! ```
+//!
+//! so every delay lies within `[base_delay, max_delay]`, the first one is
+//! exactly `base_delay`, and services failing together spread out instead of
+//! restarting in lockstep. `BackoffConfig::new(Duration::ZERO, Duration::ZERO)`
+//! means "restart at once": every delay is zero and the supervisor restarts
+//! without going through a timer.
+//!
+//! # Cooldown
+//!
+//! A run that lasted at least `cooldown` proves the service healthy again:
+//! [`BackoffState::maybe_reset_on_cooldown`] then resets the exponent, so the
+//! next failure waits `base_delay` again.
+//!
+//! # Circuit breaker
+//!
+//! With a breaker of `max_failures` in `window`, each restart request records
+//! its time; when the window (ending now) holds `max_failures` of them,
+//! [`BackoffState::next_backoff`] answers [`BackoffAction::CircuitOpen`] and
+//! the supervisor gives up on the service. Like an OTP supervisor's restart
+//! intensity, every restart counts, including `Always` restarts after a clean
+//! exit. The history is bounded by `max_failures`; with the breaker off, none
+//! is kept.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The settings of a circuit breaker: trip when `max_failures` restarts fall
+/// within `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CircuitBreakerConfig {
+    /// How many restarts within `window` open the circuit. Must be at least 1.
+    pub max_failures: u32,
+    /// The sliding window the restarts are counted in. Must not be zero.
+    pub window: Duration,
+}
+
+/// Restart delays and circuit breaker of a service.
+///
+/// Defaults: base 100 ms, max 60 s, cooldown 300 s, circuit breaker 10
+/// failures in 600 s.
+///
+/// Builders never panic; an inconsistent configuration is reported by
+/// [`BackoffConfig::validate`] (and by the supervisor when a service is
+/// spawned with it) as a [`BackoffConfigError`].
+///
+/// ```
+/// use std::time::Duration;
+/// use janus::supervisor::BackoffConfig;
+///
+/// let backoff = BackoffConfig::new(Duration::from_millis(250), Duration::from_secs(30))
+///     .with_circuit_breaker(5, Duration::from_secs(60))
+///     .with_cooldown(Duration::from_secs(120));
+/// assert!(backoff.validate().is_ok());
+///
+/// let inverted = BackoffConfig::new(Duration::from_secs(5), Duration::from_secs(1));
+/// assert!(inverted.validate().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BackoffConfig {
+    /// Delay before the first restart; every delay is at least this.
+    pub base_delay: Duration,
+    /// Upper bound of every delay.
+    pub max_delay: Duration,
+    /// A run at least this long resets the exponent.
+    pub cooldown: Duration,
+    /// The circuit breaker, or `None` to restart forever.
+    pub circuit_breaker: Option<CircuitBreakerConfig>,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        Self {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(60),
+            cooldown: Duration::from_secs(300),
+            circuit_breaker: Some(CircuitBreakerConfig {
+                max_failures: 10,
+                window: Duration::from_secs(600),
+            }),
+        }
+    }
+}
+
+impl BackoffConfig {
+    /// Delays from `base_delay` to `max_delay`, with the default cooldown and
+    /// circuit breaker.
+    #[must_use]
+    pub fn new(base_delay: Duration, max_delay: Duration) -> Self {
+        Self {
+            base_delay,
+            max_delay,
+            ..Self::default()
+        }
+    }
+
+    /// Restart at once, without a timer, and never give up: zero delays, no
+    /// circuit breaker. Meant for tests and benchmarks.
+    #[must_use]
+    pub fn immediate() -> Self {
+        Self::new(Duration::ZERO, Duration::ZERO).without_circuit_breaker()
+    }
+
+    /// Open the circuit when `max_failures` restarts fall within `window`.
+    #[must_use]
+    pub fn with_circuit_breaker(mut self, max_failures: u32, window: Duration) -> Self {
+        self.circuit_breaker = Some(CircuitBreakerConfig {
+            max_failures,
+            window,
+        });
+        self
+    }
+
+    /// Never open the circuit: restart for as long as the policy says.
+    #[must_use]
+    pub fn without_circuit_breaker(mut self) -> Self {
+        self.circuit_breaker = None;
+        self
+    }
+
+    /// A run at least `cooldown` long resets the delay to `base_delay`.
+    #[must_use]
+    pub fn with_cooldown(mut self, cooldown: Duration) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+
+    /// Checks that the configuration is consistent.
+    ///
+    /// # Errors
+    ///
+    /// - [`BackoffConfigError::BaseExceedsMax`] when `base_delay > max_delay`;
+    /// - [`BackoffConfigError::ZeroBase`] when `base_delay` is zero but
+    ///   `max_delay` is not (the delay could never grow);
+    /// - [`BackoffConfigError::ZeroMaxFailures`] and
+    ///   [`BackoffConfigError::ZeroWindow`] for a breaker that could never be
+    ///   closed or could never trip.
+    pub fn validate(&self) -> Result<(), BackoffConfigError> {
+        if self.base_delay > self.max_delay {
+            return Err(BackoffConfigError::BaseExceedsMax {
+                base: self.base_delay,
+                max: self.max_delay,
+            });
+        }
+        if self.base_delay.is_zero() && !self.max_delay.is_zero() {
+            return Err(BackoffConfigError::ZeroBase {
+                max: self.max_delay,
+            });
+        }
+        if let Some(cb) = self.circuit_breaker {
+            if cb.max_failures == 0 {
+                return Err(BackoffConfigError::ZeroMaxFailures);
+            }
+            if cb.window.is_zero() {
+                return Err(BackoffConfigError::ZeroWindow);
+            }
+        }
+        Ok(())
+    }
+
+    /// The undithered delay of the `attempt`-th consecutive restart:
+    /// `min(max_delay, base_delay * 2^attempt)`, never below `base_delay`.
+    #[must_use]
+    pub fn ceiling_for(&self, attempt: u32) -> Duration {
+        let max = self.max_delay.max(self.base_delay);
+        1u32.checked_shl(attempt)
+            .and_then(|factor| self.base_delay.checked_mul(factor))
+            .map_or(max, |d| d.min(max))
+    }
+
+    /// The range a jittered delay of the `attempt`-th restart is drawn from.
+    #[must_use]
+    pub fn jitter_range(&self, attempt: u32) -> (Duration, Duration) {
+        let ceiling = self.ceiling_for(attempt);
+        ((ceiling / 2).max(self.base_delay), ceiling)
+    }
+}
+
+/// Why a [`BackoffConfig`] was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackoffConfigError {
+    /// `base_delay` is larger than `max_delay`.
+    #[error("backoff base delay {base:?} exceeds max delay {max:?}")]
+    BaseExceedsMax {
+        /// The configured base delay.
+        base: Duration,
+        /// The configured max delay.
+        max: Duration,
+    },
+    /// `base_delay` is zero while `max_delay` is not.
+    #[error(
+        "backoff base delay is zero but max delay is {max:?}: the delay would never grow; \
+         use a non-zero base, or a zero max to restart at once"
+    )]
+    ZeroBase {
+        /// The configured max delay.
+        max: Duration,
+    },
+    /// The circuit breaker's `max_failures` is zero.
+    #[error("circuit breaker max_failures must be at least 1 (or disable the breaker)")]
+    ZeroMaxFailures,
+    /// The circuit breaker's window is zero.
+    #[error("circuit breaker window must not be zero (or disable the breaker)")]
+    ZeroWindow,
+}
+
+/// What the supervisor should do after a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackoffAction {
+    /// Restart after this delay.
+    Retry(Duration),
+    /// Too many restarts within the breaker's window: give up.
+    CircuitOpen {
+        /// Restarts counted in the window.
+        failures: u32,
+        /// The breaker's limit.
+        max_retries: u32,
+    },
+}
+
+/// The restart history of one service: the exponent and the breaker window.
+///
+/// ```
+/// use std::time::Duration;
+/// use janus::supervisor::{BackoffAction, BackoffConfig, BackoffState};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let config = BackoffConfig::new(Duration::from_millis(100), Duration::from_secs(1))
+///     .with_circuit_breaker(3, Duration::from_secs(60));
+/// let mut state = BackoffState::new(config);
+/// assert_eq!(state.next_backoff(), BackoffAction::Retry(Duration::from_millis(100)));
+/// assert!(matches!(state.next_backoff(), BackoffAction::Retry(_)));
+/// assert_eq!(
+///     state.next_backoff(),
+///     BackoffAction::CircuitOpen { failures: 3, max_retries: 3 },
+/// );
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct BackoffState {
+    config: BackoffConfig,
+    attempt: u32,
+    last_start: Option<Instant>,
+    failures: VecDeque<Instant>,
+}
+
+impl BackoffState {
+    /// A fresh history for `config`.
+    ///
+    /// Accepts any configuration without panicking: a `max_delay` below
+    /// `base_delay` acts as `base_delay`. Use [`BackoffState::try_new`] to
+    /// reject inconsistent configurations instead.
+    #[must_use]
+    pub fn new(config: BackoffConfig) -> Self {
+        Self {
+            config,
+            attempt: 0,
+            last_start: None,
+            failures: VecDeque::new(),
+        }
+    }
+
+    /// A fresh history for `config`, if it is consistent.
+    ///
+    /// # Errors
+    ///
+    /// The [`BackoffConfigError`] of [`BackoffConfig::validate`].
+    pub fn try_new(config: BackoffConfig) -> Result<Self, BackoffConfigError> {
+        config.validate()?;
+        Ok(Self::new(config))
+    }
+
+    /// The configuration this history follows.
+    #[must_use]
+    pub fn config(&self) -> &BackoffConfig {
+        &self.config
+    }
+
+    /// Consecutive restarts since the last reset.
+    #[must_use]
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Restarts currently counted by the circuit breaker's window.
+    #[must_use]
+    pub fn failures_in_window(&self) -> usize {
+        self.failures.len()
+    }
+
+    /// Records that the service starts a run now (the cooldown is measured
+    /// from here).
+    pub fn record_start(&mut self) {
+        self.last_start = Some(Instant::now());
+    }
+
+    /// Resets the exponent when the run that just ended lasted at least the
+    /// cooldown. Returns whether it did.
+    pub fn maybe_reset_on_cooldown(&mut self) -> bool {
+        let healthy = self
+            .last_start
+            .is_some_and(|started| started.elapsed() >= self.config.cooldown);
+        if healthy {
+            self.attempt = 0;
+        }
+        healthy
+    }
+
+    /// Forgets the whole history: exponent and breaker window.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+        self.failures.clear();
+    }
+
+    /// Decides the next restart: a jittered delay, or an open circuit.
+    ///
+    /// Each call counts as one restart for the circuit breaker.
+    pub fn next_backoff(&mut self) -> BackoffAction {
+        if let Some(cb) = self.config.circuit_breaker {
+            let now = Instant::now();
+            while self
+                .failures
+                .front()
+                .is_some_and(|t| now.saturating_duration_since(*t) >= cb.window)
+            {
+                self.failures.pop_front();
+            }
+            self.failures.push_back(now);
+            // Bounded: the window never holds more than `max_failures`.
+            while self.failures.len() > cb.max_failures.max(1) as usize {
+                self.failures.pop_front();
+            }
+            let failures = u32::try_from(self.failures.len()).unwrap_or(u32::MAX);
+            if failures >= cb.max_failures {
+                return BackoffAction::CircuitOpen {
+                    failures,
+                    max_retries: cb.max_failures,
+                };
+            }
+        }
+        let (low, high) = self.config.jitter_range(self.attempt);
+        self.attempt = self.attempt.saturating_add(1);
+        BackoffAction::Retry(jittered(low, high))
+    }
+}
+
+fn jittered(low: Duration, high: Duration) -> Duration {
+    if low >= high {
+        return high;
+    }
+    let span = u64::try_from((high - low).as_nanos()).unwrap_or(u64::MAX);
+    low + Duration::from_nanos(rand::random_range(0..=span))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn defaults_match_the_seed() {
+        let c = BackoffConfig::default();
+        assert_eq!(c.base_delay, ms(100));
+        assert_eq!(c.max_delay, Duration::from_secs(60));
+        assert_eq!(c.cooldown, Duration::from_secs(300));
+        assert_eq!(
+            c.circuit_breaker,
+            Some(CircuitBreakerConfig {
+                max_failures: 10,
+                window: Duration::from_secs(600)
+            })
+        );
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn invalid_configs_are_typed_errors() {
+        assert_eq!(
+            BackoffConfig::new(ms(10), ms(5)).validate(),
+            Err(BackoffConfigError::BaseExceedsMax {
+                base: ms(10),
+                max: ms(5)
+            })
+        );
+        assert_eq!(
+            BackoffConfig::new(Duration::ZERO, ms(5)).validate(),
+            Err(BackoffConfigError::ZeroBase { max: ms(5) })
+        );
+        assert_eq!(
+            BackoffConfig::default()
+                .with_circuit_breaker(0, ms(5))
+                .validate(),
+            Err(BackoffConfigError::ZeroMaxFailures)
+        );
+        assert_eq!(
+            BackoffConfig::default()
+                .with_circuit_breaker(3, Duration::ZERO)
+                .validate(),
+            Err(BackoffConfigError::ZeroWindow)
+        );
+        assert!(
+            BackoffState::try_new(BackoffConfig::new(ms(10), ms(5)))
+                .is_err_and(|e| e.to_string().contains("exceeds max"))
+        );
+    }
+
+    #[test]
+    fn zero_zero_is_legal_and_always_zero() {
+        let config = BackoffConfig::new(Duration::ZERO, Duration::ZERO).without_circuit_breaker();
+        assert_eq!(config.validate(), Ok(()));
+        let mut state = BackoffState::new(config);
+        for _ in 0..100 {
+            assert_eq!(state.next_backoff(), BackoffAction::Retry(Duration::ZERO));
+        }
+    }
+
+    #[test]
+    fn first_retry_is_exactly_base() {
+        // The seed slept `base * 2^attempt` after adding jitter on top, so its
+        // first retry could exceed max; here it is pinned to base.
+        let mut state = BackoffState::new(BackoffConfig::new(ms(100), ms(150)));
+        assert_eq!(state.next_backoff(), BackoffAction::Retry(ms(100)));
+    }
+
+    #[test]
+    fn ceiling_doubles_then_caps_without_overflow() {
+        let c = BackoffConfig::new(ms(100), Duration::from_secs(1));
+        let ceilings: Vec<_> = (0..6).map(|n| c.ceiling_for(n)).collect();
+        assert_eq!(
+            ceilings,
+            [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]
+        );
+        assert_eq!(c.ceiling_for(u32::MAX), ms(1000));
+        let huge = BackoffConfig::new(Duration::from_secs(u64::MAX / 4), Duration::MAX);
+        assert_eq!(huge.ceiling_for(40), Duration::MAX);
+    }
+
+    #[test]
+    fn inverted_config_never_panics_in_state() {
+        let mut state =
+            BackoffState::new(BackoffConfig::new(ms(10), ms(5)).without_circuit_breaker());
+        for _ in 0..40 {
+            assert_eq!(state.next_backoff(), BackoffAction::Retry(ms(10)));
+        }
+    }
+
+    #[test]
+    fn history_is_bounded_with_breaker_off() {
+        let mut state =
+            BackoffState::new(BackoffConfig::new(ms(1), ms(2)).without_circuit_breaker());
+        for _ in 0..10_000 {
+            let _ = state.next_backoff();
+        }
+        assert_eq!(state.failures_in_window(), 0);
+        assert_eq!(state.attempt(), 10_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn breaker_forgets_failures_outside_the_window() {
+        let config = BackoffConfig::new(ms(1), ms(1)).with_circuit_breaker(3, ms(1000));
+        let mut state = BackoffState::new(config);
+        assert!(matches!(state.next_backoff(), BackoffAction::Retry(_)));
+        assert!(matches!(state.next_backoff(), BackoffAction::Retry(_)));
+        tokio::time::advance(ms(1000)).await;
+        // The first two fell out of the window: one in it now.
+        assert!(matches!(state.next_backoff(), BackoffAction::Retry(_)));
+        assert_eq!(state.failures_in_window(), 1);
+        assert!(matches!(state.next_backoff(), BackoffAction::Retry(_)));
+        assert_eq!(
+            state.next_backoff(),
+            BackoffAction::CircuitOpen {
+                failures: 3,
+                max_retries: 3
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cooldown_resets_the_exponent_only_after_a_long_run() {
+        let config = BackoffConfig::new(ms(100), ms(10_000))
+            .without_circuit_breaker()
+            .with_cooldown(Duration::from_secs(5));
+        let mut state = BackoffState::new(config);
+        for _ in 0..4 {
+            state.record_start();
+            tokio::time::advance(ms(10)).await;
+            assert!(!state.maybe_reset_on_cooldown());
+            let _ = state.next_backoff();
+        }
+        assert_eq!(state.attempt(), 4);
+        state.record_start();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(state.maybe_reset_on_cooldown());
+        assert_eq!(state.attempt(), 0);
+        assert_eq!(state.next_backoff(), BackoffAction::Retry(ms(100)));
+    }
+
+    proptest! {
+        /// Every delay lies in [base, max] and in the documented jitter range.
+        #[test]
+        fn delays_stay_within_bounds(
+            base_ms in 1u64..5_000,
+            extra_ms in 0u64..120_000,
+            attempts in 1usize..80,
+        ) {
+            let config = BackoffConfig::new(ms(base_ms), ms(base_ms + extra_ms)).without_circuit_breaker();
+            prop_assert!(config.validate().is_ok());
+            let mut state = BackoffState::new(config.clone());
+            for n in 0..attempts {
+                let BackoffAction::Retry(delay) = state.next_backoff() else {
+                    panic!("breaker is off");
+                };
+                let (low, high) = config.jitter_range(u32::try_from(n).unwrap_or(u32::MAX));
+                prop_assert!(delay >= config.base_delay && delay <= config.max_delay);
+                prop_assert!(delay >= low && delay <= high, "{delay:?} outside [{low:?}, {high:?}]");
+            }
+        }
+    }
+
+    proptest! {
+        /// The breaker opens exactly when the window ending now holds
+        /// `max_failures` restarts, whatever the spacing of the failures.
+        #[test]
+        fn breaker_trips_exactly_at_n_in_window(
+            max_failures in 1u32..8,
+            window_ms in 1u64..2_000,
+            gaps in proptest::collection::vec(0u64..1_500, 1..60),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let config = BackoffConfig::new(ms(1), ms(1))
+                    .with_circuit_breaker(max_failures, ms(window_ms));
+                let mut state = BackoffState::new(config);
+                let mut times: Vec<u64> = Vec::new();
+                let mut now = 0u64;
+                for gap in gaps {
+                    tokio::time::advance(ms(gap)).await;
+                    now += gap;
+                    times.push(now);
+                    let in_window = times.iter().filter(|t| now - **t < window_ms).count();
+                    let action = state.next_backoff();
+                    let expect_open = in_window >= max_failures as usize;
+                    prop_assert_eq!(
+                        matches!(action, BackoffAction::CircuitOpen { .. }),
+                        expect_open,
+                        "at t={}ms with {} in window", now, in_window
+                    );
+                    if expect_open {
+                        break;
+                    }
+                }
+                Ok(())
+            })?;
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The [`JanusService`] trait: the contract every supervised service implements.
+//!
+//! A service is a value with a name and an async `run` method that works until
+//! it is cancelled, finishes, or fails. The supervisor starts it in a tracked
+//! task, watches how it ends, and restarts it according to its
+//! [`RestartPolicy`] and backoff.
+//!
+//! # Design
+//!
+//! - **`async_trait`** keeps the trait dyn-compatible (`Box<dyn JanusService>`);
+//!   the one boxed future per attempt is negligible for long-lived services.
+//! - **`CancellationToken`** is passed into `run()` so that shutdown is an
+//!   explicit, cooperative signal rather than an unpredictable `Drop`.
+//! - **`&self`**, not `&mut self`: the same value runs again after a restart,
+//!   so state that must survive an attempt lives behind interior mutability.
+//! - **Provided methods** ([`backoff_config`](JanusService::backoff_config),
+//!   [`shutdown_timeout`](JanusService::shutdown_timeout)) let a service carry
+//!   its own supervision settings; every one has a default, so implementations
+//!   written for the seed API compile unchanged.
+
+use std::time::Duration;
+
+pub use async_trait::async_trait;
+pub use tokio_util::sync::CancellationToken;
+
+use crate::backoff::BackoffConfig;
+
+/// What the supervisor does when a service's `run()` returns.
+///
+/// | policy | `Ok(())` (clean exit) | `Err(_)` or panic |
+/// |---|---|---|
+/// | `Always` | restart after backoff | restart after backoff |
+/// | `OnFailure` (default) | terminated, `completed` | restart after backoff |
+/// | `Never` | terminated, `completed` | terminated, `unrecoverable: …` |
+///
+/// Every restart goes through the service's backoff and circuit breaker,
+/// including `Always` restarts after a clean exit: a service that returns at
+/// once cannot turn into a hot loop.
+///
+/// ```
+/// use janus::supervisor::RestartPolicy;
+///
+/// assert_eq!(RestartPolicy::default(), RestartPolicy::OnFailure);
+/// assert_eq!(RestartPolicy::Always.to_string(), "always");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum RestartPolicy {
+    /// Restart whenever the service exits, cleanly or not, after backoff.
+    Always,
+    /// Restart only after an error or a panic; a clean `Ok(())` exit is
+    /// treated as intentional completion.
+    #[default]
+    OnFailure,
+    /// Never restart: the service runs once (useful for one-shot tasks).
+    Never,
+}
+
+impl RestartPolicy {
+    /// The policy's name as written in configuration: `always`,
+    /// `on_failure` or `never`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::OnFailure => "on_failure",
+            Self::Never => "never",
+        }
+    }
+
+    /// Whether a run that ended this way should be started again.
+    #[must_use]
+    pub const fn restarts_after(self, failed: bool) -> bool {
+        match self {
+            Self::Always => true,
+            Self::OnFailure => failed,
+            Self::Never => false,
+        }
+    }
+}
+
+impl std::fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The core trait every supervised service implements.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use janus::supervisor::{JanusService, RestartPolicy};
+/// use tokio_util::sync::CancellationToken;
+///
+/// pub struct MarketDataFeed {
+///     exchange: String,
+///     polls: AtomicU64,
+/// }
+///
+/// #[async_trait::async_trait]
+/// impl JanusService for MarketDataFeed {
+///     fn name(&self) -> &str {
+///         "market-data-feed"
+///     }
+///
+///     fn restart_policy(&self) -> RestartPolicy {
+///         RestartPolicy::OnFailure
+///     }
+///
+///     async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
+///         loop {
+///             tokio::select! {
+///                 _ = cancel.cancelled() => break,
+///                 _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+///                     self.polls.fetch_add(1, Ordering::Relaxed);
+///                 }
+///             }
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait JanusService: Send + Sync + 'static {
+    /// The service's name, unique within its supervisor.
+    ///
+    /// It names the service in `tracing` spans (`service = name`), in
+    /// Prometheus labels (`janus_supervisor_restarts_total{service="…"}`), in
+    /// lifecycle snapshots and in the supervisor's registry. A second service
+    /// with a name already in use is rejected by
+    /// [`JanusSupervisor::spawn_service`](crate::supervisor::JanusSupervisor::spawn_service).
+    fn name(&self) -> &str;
+
+    /// What to do when `run()` returns; defaults to [`RestartPolicy::OnFailure`].
+    fn restart_policy(&self) -> RestartPolicy {
+        RestartPolicy::OnFailure
+    }
+
+    /// This service's own backoff and circuit breaker, if it has one.
+    ///
+    /// `None` (the default) uses the supervisor's
+    /// [`default_backoff`](crate::supervisor::SupervisorConfig::default_backoff).
+    /// A backoff given in [`SpawnOptions`](crate::supervisor::SpawnOptions)
+    /// takes precedence over both.
+    fn backoff_config(&self) -> Option<BackoffConfig> {
+        None
+    }
+
+    /// How long this service may take to stop after cancellation before it is
+    /// aborted. `None` (the default) uses the supervisor's
+    /// [`shutdown_timeout`](crate::supervisor::SupervisorConfig::shutdown_timeout).
+    fn shutdown_timeout(&self) -> Option<Duration> {
+        None
+    }
+
+    /// The service's work: runs until it completes (`Ok(())`), fails
+    /// (`Err(_)`), or `cancel` is cancelled.
+    ///
+    /// # Cancellation contract
+    ///
+    /// Implementations must watch `cancel.cancelled()` (typically in a
+    /// `tokio::select!`) and return promptly once it fires. A service that
+    /// does not is aborted when its shutdown timeout runs out, and is reported
+    /// as `aborted after shutdown timeout`.
+    ///
+    /// # Errors
+    ///
+    /// An `Err` (or a panic) is a failure: the supervisor records it and
+    /// applies the service's [`RestartPolicy`], backoff and circuit breaker.
+    async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()>;
+}
+
+#[async_trait]
+impl<S: JanusService + ?Sized> JanusService for Box<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn restart_policy(&self) -> RestartPolicy {
+        (**self).restart_policy()
+    }
+    fn backoff_config(&self) -> Option<BackoffConfig> {
+        (**self).backoff_config()
+    }
+    fn shutdown_timeout(&self) -> Option<Duration> {
+        (**self).shutdown_timeout()
+    }
+    async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
+        (**self).run(cancel).await
+    }
+}
+
+#[async_trait]
+impl<S: JanusService + ?Sized> JanusService for std::sync::Arc<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn restart_policy(&self) -> RestartPolicy {
+        (**self).restart_policy()
+    }
+    fn backoff_config(&self) -> Option<BackoffConfig> {
+        (**self).backoff_config()
+    }
+    fn shutdown_timeout(&self) -> Option<Duration> {
+        (**self).shutdown_timeout()
+    }
+    async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
+        (**self).run(cancel).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_decides_restart_by_outcome() {
+        assert!(RestartPolicy::Always.restarts_after(false));
+        assert!(RestartPolicy::Always.restarts_after(true));
+        assert!(!RestartPolicy::OnFailure.restarts_after(false));
+        assert!(RestartPolicy::OnFailure.restarts_after(true));
+        assert!(!RestartPolicy::Never.restarts_after(false));
+        assert!(!RestartPolicy::Never.restarts_after(true));
+    }
+
+    #[test]
+    fn policy_display_matches_config_spelling() {
+        for p in [
+            RestartPolicy::Always,
+            RestartPolicy::OnFailure,
+            RestartPolicy::Never,
+        ] {
+            assert_eq!(p.to_string(), p.as_str());
+        }
+        assert_eq!(RestartPolicy::OnFailure.to_string(), "on_failure");
+    }
+}

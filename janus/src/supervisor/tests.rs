@@ -1,0 +1,2 @@
+//! Supervisor tests.
+use super::*;
