@@ -68,6 +68,7 @@
 //! 11. a second Ctrl-C forces the exit, and a failed signal handler still drains.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod adapters;
 pub mod backoff;
@@ -75,6 +76,9 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod service;
 pub mod supervisor;
+#[cfg(any(test, feature = "testing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 pub use service::async_trait;
 
@@ -92,3 +96,8 @@ pub mod __private {
     pub use tokio;
     pub use tokio_util;
 }
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

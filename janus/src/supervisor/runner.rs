@@ -82,6 +82,7 @@ impl Runner {
                 shared.record_restart(name, &mut restarts);
             }
             backoff.record_start();
+            tracing::info!(service = name, attempt, "service running");
 
             let span = tracing::info_span!("service", service = name, attempt);
             let outcome = AssertUnwindSafe(service.run(slot.cancel.clone()))

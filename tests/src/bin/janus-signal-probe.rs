@@ -1,0 +1,37 @@
+//! A process for the signal tests: one service that announces itself and,
+//! with `stubborn`, ignores cancellation (so only a second signal ends the
+//! process before its 60 s shutdown timeout).
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use janus::adapters::service_fn;
+use janus::supervisor::{JanusSupervisor, SupervisorConfig};
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+// Current-thread: `run_until_shutdown` installs its handlers before the
+// service task first runs, so "ready" means signals are being handled.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let stubborn = std::env::args().any(|a| a == "stubborn");
+    let supervisor = JanusSupervisor::new(
+        SupervisorConfig::default().with_shutdown_timeout(Duration::from_secs(60)),
+    );
+    supervisor.spawn_service(Box::new(service_fn("probe", move |cancel| async move {
+        say("ready");
+        cancel.cancelled().await;
+        say("stopping");
+        if stubborn {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    })))?;
+    supervisor.run_until_shutdown().await?;
+    say("drained");
+    Ok(())
+}
