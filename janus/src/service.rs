@@ -171,43 +171,33 @@ pub trait JanusService: Send + Sync + 'static {
     async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()>;
 }
 
-#[async_trait]
-impl<S: JanusService + ?Sized> JanusService for Box<S> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn restart_policy(&self) -> RestartPolicy {
-        (**self).restart_policy()
-    }
-    fn backoff_config(&self) -> Option<BackoffConfig> {
-        (**self).backoff_config()
-    }
-    fn shutdown_timeout(&self) -> Option<Duration> {
-        (**self).shutdown_timeout()
-    }
-    async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
-        (**self).run(cancel).await
-    }
+/// Smart pointers to a service are services: `Box<dyn JanusService>`,
+/// `Arc<MyService>` (to keep a handle on the service while it is supervised)…
+macro_rules! forward_through_pointer {
+    ($($pointer:ident)::+) => {
+        #[async_trait]
+        impl<S: JanusService + ?Sized> JanusService for $($pointer)::+<S> {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn restart_policy(&self) -> RestartPolicy {
+                (**self).restart_policy()
+            }
+            fn backoff_config(&self) -> Option<BackoffConfig> {
+                (**self).backoff_config()
+            }
+            fn shutdown_timeout(&self) -> Option<Duration> {
+                (**self).shutdown_timeout()
+            }
+            async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
+                (**self).run(cancel).await
+            }
+        }
+    };
 }
 
-#[async_trait]
-impl<S: JanusService + ?Sized> JanusService for std::sync::Arc<S> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn restart_policy(&self) -> RestartPolicy {
-        (**self).restart_policy()
-    }
-    fn backoff_config(&self) -> Option<BackoffConfig> {
-        (**self).backoff_config()
-    }
-    fn shutdown_timeout(&self) -> Option<Duration> {
-        (**self).shutdown_timeout()
-    }
-    async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
-        (**self).run(cancel).await
-    }
-}
+forward_through_pointer!(Box);
+forward_through_pointer!(std::sync::Arc);
 
 #[cfg(test)]
 mod tests {
