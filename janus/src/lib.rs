@@ -73,6 +73,7 @@
 pub mod adapters;
 pub mod backoff;
 pub mod lifecycle;
+mod macro_support;
 pub mod metrics;
 pub mod service;
 pub mod supervisor;
@@ -82,19 +83,26 @@ pub mod testing;
 
 pub use service::async_trait;
 
+#[doc = include_str!("../docs/service.md")]
+pub use janus_macros::service;
+
 /// What a service author needs in scope.
 pub mod prelude {
     pub use crate::service::{JanusService, RestartPolicy};
+    pub use janus_macros::service;
     pub use tokio_util::sync::CancellationToken;
 }
 
 /// Paths used by code the macros generate. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::backoff::BackoffConfig;
+    pub use crate::macro_support::{IntoServiceResult, ServiceDefinition, drive, step_loop};
+    pub use crate::service::{JanusService, RestartPolicy};
     pub use anyhow;
     pub use async_trait::async_trait;
     pub use tokio;
-    pub use tokio_util;
+    pub use tokio_util::sync::CancellationToken;
 }
 
 /// The README's examples, compiled as doc tests.

@@ -122,6 +122,11 @@ impl std::fmt::Display for RestartPolicy {
 /// }
 /// ```
 #[async_trait]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Janus service",
+    label = "not a `JanusService`",
+    note = "implement `JanusService` by hand, or put `#[janus::service]` on the struct and on an impl block with a `#[step]` or `#[run]` method"
+)]
 pub trait JanusService: Send + Sync + 'static {
     /// The service's name, unique within its supervisor.
     ///
@@ -152,6 +157,13 @@ pub trait JanusService: Send + Sync + 'static {
     /// [`shutdown_timeout`](crate::supervisor::SupervisorConfig::shutdown_timeout).
     fn shutdown_timeout(&self) -> Option<Duration> {
         None
+    }
+
+    /// Whether the service is critical: in a supervision tree, a critical
+    /// service that terminates for good (breaker open, `Never` after a
+    /// failure) shuts its supervisor down with an error. Defaults to `false`.
+    fn is_critical(&self) -> bool {
+        false
     }
 
     /// The service's work: runs until it completes (`Ok(())`), fails
@@ -188,6 +200,9 @@ macro_rules! forward_through_pointer {
             }
             fn shutdown_timeout(&self) -> Option<Duration> {
                 (**self).shutdown_timeout()
+            }
+            fn is_critical(&self) -> bool {
+                (**self).is_critical()
             }
             async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
                 (**self).run(cancel).await

@@ -1,0 +1,70 @@
+//! The configuration methods every generated service has, from the typed
+//! arguments. Cannot fail: invalid parts were dropped (and reported) while
+//! parsing, and fall back to defaults here.
+
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+
+use super::args::{Breaker, NameArg, Policy, ServiceArgs};
+use crate::duration::DurationLit;
+
+/// The bodies of the five configuration methods, as expressions over `self`.
+pub(super) struct ConfigExprs {
+    pub(super) name: TokenStream,
+    pub(super) policy: TokenStream,
+    pub(super) backoff: TokenStream,
+    pub(super) shutdown_timeout: TokenStream,
+    pub(super) critical: TokenStream,
+}
+
+impl ConfigExprs {
+    pub(super) fn new(args: &ServiceArgs, default_name: &str) -> Self {
+        let name = match &args.name {
+            Some(NameArg::Literal(lit)) => quote!(#lit),
+            Some(NameArg::Field(field)) => {
+                quote!(::core::convert::AsRef::<str>::as_ref(&self.#field))
+            }
+            None => quote!(#default_name),
+        };
+        let policy = match args.restart.unwrap_or(Policy::OnFailure) {
+            Policy::Always => quote!(::janus::__private::RestartPolicy::Always),
+            Policy::OnFailure => quote!(::janus::__private::RestartPolicy::OnFailure),
+            Policy::Never => quote!(::janus::__private::RestartPolicy::Never),
+        };
+        let backoff = if args.base.is_none() && args.max.is_none() && args.breaker.is_none() {
+            quote!(::core::option::Option::None)
+        } else {
+            let fallback = |value| DurationLit {
+                value,
+                span: Span::call_site(),
+            };
+            let base = args.base.unwrap_or(fallback(Duration::from_millis(100)));
+            let max = args.max.unwrap_or(fallback(Duration::from_secs(60)));
+            let breaker = match &args.breaker {
+                None => quote!(),
+                Some(Breaker::Off) => quote!(.without_circuit_breaker()),
+                Some(Breaker::On {
+                    max_failures,
+                    window,
+                }) => quote!(.with_circuit_breaker(#max_failures, #window)),
+            };
+            quote!(::core::option::Option::Some(
+                ::janus::__private::BackoffConfig::new(#base, #max) #breaker
+            ))
+        };
+        let shutdown_timeout = match &args.shutdown_timeout {
+            Some(timeout) => quote!(::core::option::Option::Some(#timeout)),
+            None => quote!(::core::option::Option::None),
+        };
+        let critical = args.critical.unwrap_or(false);
+        Self {
+            name,
+            policy,
+            backoff,
+            shutdown_timeout,
+            critical: quote!(#critical),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The runtime half of `#[janus::service]`: what the generated `run()` calls.
+//!
+//! Keeping the loop here rather than in the expansion means one tested
+//! implementation, less generated code, and faster builds.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::BackoffConfig;
+use crate::service::RestartPolicy;
+
+/// What `#[janus::service]` on a struct declares; the impl attribute's
+/// generated `JanusService` reads it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is missing `#[janus::service]` on its definition",
+    label = "this impl is `#[janus::service]`, but the type is not",
+    note = "add `#[janus::service]` (with any configuration) to the struct `{Self}`"
+)]
+pub trait ServiceDefinition {
+    /// The service's name.
+    fn __janus_name(&self) -> &str;
+    /// Its restart policy.
+    fn __janus_restart_policy(&self) -> RestartPolicy;
+    /// Its own backoff, if configured.
+    fn __janus_backoff(&self) -> Option<BackoffConfig>;
+    /// Its own shutdown timeout, if configured.
+    fn __janus_shutdown_timeout(&self) -> Option<Duration>;
+    /// Whether it is critical.
+    fn __janus_critical(&self) -> bool;
+}
+
+/// The results a service method may return: `()` or `Result<(), E>` with
+/// `E` convertible into `anyhow::Error`.
+#[diagnostic::on_unimplemented(
+    message = "a service method must return `anyhow::Result<()>` (or `()` where allowed), not `{Self}`"
+)]
+pub trait IntoServiceResult {
+    /// The result as `anyhow::Result<()>`.
+    ///
+    /// # Errors
+    ///
+    /// The method's error.
+    fn into_service_result(self) -> anyhow::Result<()>;
+}
+
+impl IntoServiceResult for () {
+    fn into_service_result(self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+impl<E: Into<anyhow::Error>> IntoServiceResult for Result<(), E> {
+    fn into_service_result(self) -> anyhow::Result<()> {
+        self.map_err(Into::into)
+    }
+}
+
+/// `on_start`, then `body`, both raced against cancellation; then `on_stop`,
+/// always. Returns the first error of `on_start` or `body`.
+///
+/// # Errors
+///
+/// The first error of `on_start` or `body`.
+pub async fn drive<Start, Body, Stop>(
+    cancel: &CancellationToken,
+    on_start: Start,
+    body: Body,
+    on_stop: Stop,
+) -> anyhow::Result<()>
+where
+    Start: Future,
+    Start::Output: IntoServiceResult,
+    Body: Future,
+    Body::Output: IntoServiceResult,
+    Stop: Future<Output = ()>,
+{
+    let result = async {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Ok(()),
+            started = on_start => started.into_service_result()?,
+        }
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => Ok(()),
+            done = body => done.into_service_result(),
+        }
+    }
+    .await;
+    on_stop.await;
+    result
+}
+
+/// Calls `step` until it fails or `cancel` fires: back to back, or on an
+/// interval of `every` that does not burst after a stall
+/// ([`MissedTickBehavior::Delay`]). The first step runs at once.
+///
+/// # Errors
+///
+/// The first error a step returns.
+pub async fn step_loop<Step, Fut>(
+    cancel: &CancellationToken,
+    every: Option<Duration>,
+    mut step: Step,
+) -> anyhow::Result<()>
+where
+    Step: FnMut() -> Fut,
+    Fut: Future,
+    Fut::Output: IntoServiceResult,
+{
+    let mut interval = every.map(|period| {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        interval
+    });
+    loop {
+        if let Some(interval) = interval.as_mut() {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Ok(()),
+                _ = interval.tick() => {}
+            }
+        } else {
+            // Back-to-back steps that never wait must still let others run.
+            tokio::task::coop::consume_budget().await;
+        }
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Ok(()),
+            done = step() => done.into_service_result()?,
+        }
+    }
+}
