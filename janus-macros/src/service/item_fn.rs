@@ -94,7 +94,14 @@ pub(super) fn expand(args: TokenStream, item: &syn::ItemFn) -> TokenStream {
     inner.attrs.retain(|a| !a.path().is_ident("doc"));
     inner.vis = syn::Visibility::Inherited;
     inner.sig.ident = body_fn.clone();
+    // After an error, do not call the function: its signature may be what
+    // is wrong, and one mistake should give one error.
+    let fallback = !errors.is_empty();
+    if fallback {
+        inner.attrs.push(syn::parse_quote!(#[allow(dead_code)]));
+    }
     let body = match (&args.every, takes_token) {
+        _ if fallback => quote!(::core::future::ready(())),
         (_, true) => quote!(#body_fn(#cancel.clone())),
         (Some(every), false) => quote!(::janus::__private::step_loop(
             &#cancel,

@@ -28,7 +28,7 @@
 //! }
 //! ```
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
 use syn::{ImplItem, ImplItemFn, Meta};
@@ -72,7 +72,7 @@ impl Role {
 struct Marked {
     method: syn::Ident,
     position: usize,
-    marker: Span,
+    marker: syn::Attribute,
     every: Option<DurationLit>,
 }
 
@@ -122,8 +122,8 @@ pub(super) fn expand(args: TokenStream, item: &syn::ItemImpl) -> TokenStream {
         } else {
             run
         };
-        errors.at_span(
-            later.marker,
+        errors.at(
+            &later.marker,
             "#[step] and #[run] cannot be combined: #[run] takes full control of the service's loop; keep one",
         );
     } else if roles.step.is_none() && roles.run.is_none() && errors.is_empty() {
@@ -138,15 +138,14 @@ pub(super) fn expand(args: TokenStream, item: &syn::ItemImpl) -> TokenStream {
 /// Finds the role marker of `method`, checks the method against it, and
 /// removes the marker (it is not a real attribute).
 fn take_role(method: &mut ImplItemFn, position: usize, roles: &mut Roles, errors: &mut Errors) {
-    let mut found: Option<(Role, Span, Option<DurationLit>)> = None;
+    let mut found: Option<(Role, syn::Attribute, Option<DurationLit>)> = None;
     let mut kept = Vec::with_capacity(method.attrs.len());
     for attr in std::mem::take(&mut method.attrs) {
         let Some(role) = attr.path().get_ident().and_then(Role::from_ident) else {
             kept.push(attr);
             continue;
         };
-        let span = attr.span();
-        if let Some((first, _, _)) = found {
+        if let Some((first, _, _)) = &found {
             errors.at(
                 &attr,
                 format_args!(
@@ -158,7 +157,7 @@ fn take_role(method: &mut ImplItemFn, position: usize, roles: &mut Roles, errors
             continue;
         }
         let every = marker_args(&attr, role, errors);
-        found = Some((role, span, every));
+        found = Some((role, attr, every));
     }
     method.attrs = kept;
     let Some((role, marker, every)) = found else {
@@ -187,8 +186,8 @@ fn take_role(method: &mut ImplItemFn, position: usize, roles: &mut Roles, errors
     }
     let slot = roles.slot(role);
     if slot.is_some() {
-        errors.at_span(
-            marker,
+        errors.at(
+            &marker,
             format_args!("only one {} method is allowed per service", role.marker()),
         );
         return;
@@ -231,13 +230,17 @@ fn expand_impl(item: &syn::ItemImpl, roles: &Roles, errors: &Errors) -> TokenStr
     let attrs = &item.attrs;
     let items = &item.items;
     let cancel = quote!(__janus_cancel);
+    // After an error, call none of the user's methods: their signatures may
+    // be what is wrong, and one mistake should give one error.
+    let fallback = !errors.is_empty();
     let call = |marked: &Option<Marked>| match marked {
-        Some(Marked { method, .. }) => quote!(self.#method()),
-        None => quote!(::core::future::ready(())),
+        Some(Marked { method, .. }) if !fallback => quote!(self.#method()),
+        _ => quote!(::core::future::ready(())),
     };
     let on_start = call(&roles.on_start);
     let on_stop = call(&roles.on_stop);
     let body = match (&roles.run, &roles.step) {
+        _ if fallback => quote!(::core::future::ready(())),
         (Some(Marked { method, .. }), _) => quote!(self.#method(#cancel.clone())),
         (None, Some(Marked { method, every, .. })) => {
             let every = match every {

@@ -79,8 +79,7 @@ pub(super) fn require_returns(sig: &Signature, returns: Returns, what: &str, err
         (ReturnType::Type(_, ty), Returns::Unit) if !is_unit(ty) => errors.at(
             ty,
             format_args!(
-                "{what} must not return a value: it runs on the way out, after the service's result is decided; remove `-> {}`",
-                quote::ToTokens::to_token_stream(ty)
+                "{what} must not return a value: it runs on the way out, after the service's result is decided; remove the return type"
             ),
         ),
         (ReturnType::Type(_, ty), Returns::Result | Returns::ResultOrUnit)

@@ -1,0 +1,4 @@
+#[janus::service(restart = "sometimes")]
+struct Feed;
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[janus::service(restart = "always", restart = "never")]
+struct Feed;
+
+fn main() {}

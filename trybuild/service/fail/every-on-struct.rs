@@ -1,0 +1,4 @@
+#[janus::service(every = "1s")]
+struct Feed;
+
+fn main() {}

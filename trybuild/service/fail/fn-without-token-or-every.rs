@@ -1,0 +1,6 @@
+#[janus::service]
+async fn poll() -> anyhow::Result<()> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[janus::service(name = id)]
+struct Feed {
+    exchange: String,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[janus::service]
+enum Feed {
+    Binance,
+    Kraken,
+}
+
+fn main() {}

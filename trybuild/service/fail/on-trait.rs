@@ -1,0 +1,4 @@
+#[janus::service]
+trait Feed {}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[janus::service]
+union Feed {
+    a: u32,
+    b: f32,
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[janus::service(nmae = "feed")]
+struct Feed;
+
+fn main() {}
