@@ -83,6 +83,13 @@ pub mod testing;
 
 pub use service::async_trait;
 
+/// `anyhow`, which services use for errors; re-exported so that a crate
+/// depending on `janus` alone can name `janus::anyhow::…` (or [`Result`]).
+pub use anyhow;
+
+/// `anyhow::Result`: what `run()` and the macros' methods return.
+pub use anyhow::Result;
+
 #[doc = include_str!("../docs/service.md")]
 pub use janus_macros::service;
 

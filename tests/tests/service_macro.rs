@@ -25,7 +25,10 @@ impl Log {
     fn steps(&self) -> Vec<Duration> {
         let steps = self.steps.lock().expect("log");
         let origin = steps.first().copied();
-        steps.iter().map(|t| t.duration_since(origin.expect("a step"))).collect()
+        steps
+            .iter()
+            .map(|t| t.duration_since(origin.expect("a step")))
+            .collect()
     }
 }
 
@@ -63,7 +66,10 @@ impl Poller {
         {
             sleep(takes).await;
         }
-        anyhow::ensure!(self.fail_from.is_none_or(|from| n < from), "step {n} failed");
+        anyhow::ensure!(
+            self.fail_from.is_none_or(|from| n < from),
+            "step {n} failed"
+        );
         Ok(())
     }
 
@@ -133,7 +139,10 @@ async fn interval_does_not_burst_after_a_stall() {
     });
     // Step 2 (at 100 ms) stalls until 450 ms; the missed tick fires once,
     // then the period restarts from there.
-    assert_eq!(p.log.steps(), [ms(0), ms(100), ms(450), ms(550), ms(650), ms(750)]);
+    assert_eq!(
+        p.log.steps(),
+        [ms(0), ms(100), ms(450), ms(550), ms(650), ms(750)]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -149,7 +158,11 @@ async fn cancellation_interrupts_a_step_and_runs_on_stop() {
         cancel.cancel();
     });
     assert!(result.is_ok());
-    assert_eq!(started.elapsed(), ms(300), "the stalled step was dropped at cancellation");
+    assert_eq!(
+        started.elapsed(),
+        ms(300),
+        "the stalled step was dropped at cancellation"
+    );
     assert_eq!(p.log.stops.load(Ordering::SeqCst), 1);
 }
 
@@ -214,12 +227,20 @@ impl Worker {
 async fn instances_named_by_a_field_run_side_by_side() {
     let sup = JanusSupervisor::new(SupervisorConfig::default().without_signal_handler());
     for id in ["worker-a", "worker-b"] {
-        sup.spawn_service(Box::new(Worker { id: id.into() })).expect("distinct names");
+        sup.spawn_service(Box::new(Worker { id: id.into() }))
+            .expect("distinct names");
     }
     tokio::task::yield_now().await;
-    let names: Vec<String> = sup.snapshots().into_iter().map(|s| s.service_name).collect();
+    let names: Vec<String> = sup
+        .snapshots()
+        .into_iter()
+        .map(|s| s.service_name)
+        .collect();
     assert_eq!(names, ["worker-a", "worker-b"]);
-    assert_eq!(Worker { id: "x".into() }.restart_policy(), RestartPolicy::Never);
+    assert_eq!(
+        Worker { id: "x".into() }.restart_policy(),
+        RestartPolicy::Never
+    );
     assert!(sup.wait_for_drain().await.is_clean());
 }
 
@@ -262,8 +283,15 @@ async fn generic_back_to_back_step() {
     assert_eq!(s.name(), "summer");
     let backoff = s.backoff_config().expect("configured");
     assert_eq!(backoff.circuit_breaker, None);
-    assert_eq!(backoff.base_delay, ms(100), "unset parts keep BackoffConfig's defaults");
-    let error = s.run(CancellationToken::new()).await.expect_err("overflows");
+    assert_eq!(
+        backoff.base_delay,
+        ms(100),
+        "unset parts keep BackoffConfig's defaults"
+    );
+    let error = s
+        .run(CancellationToken::new())
+        .await
+        .expect_err("overflows");
     assert_eq!(error.to_string(), "overflow at 12");
     assert_eq!(s.total.load(Ordering::SeqCst), 15);
 }
@@ -297,11 +325,16 @@ async fn function_services() {
     sup.spawn_service(Box::new(tick())).expect("spawn");
     sleep(ms(3500)).await;
     assert_eq!(TICKS.load(Ordering::SeqCst), 4, "ticks at 0, 1, 2 and 3 s");
-    assert!(sup.snapshots().iter().all(|s| s.phase == ServicePhase::Running));
+    assert!(
+        sup.snapshots()
+            .iter()
+            .all(|s| s.phase == ServicePhase::Running)
+    );
     let report = sup.wait_for_drain().await;
     assert!(report.is_clean());
-    assert!(sup
-        .snapshots()
-        .iter()
-        .all(|s| s.termination_reason.as_deref() == Some("cancelled")));
+    assert!(
+        sup.snapshots()
+            .iter()
+            .all(|s| s.termination_reason.as_deref() == Some("cancelled"))
+    );
 }

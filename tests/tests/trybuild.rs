@@ -11,7 +11,10 @@ fn cases(glob: &str) -> String {
     format!("{}/../trybuild/{glob}", env!("CARGO_MANIFEST_DIR"))
 }
 
-#[rustversion::attr(not(stable(1.95)), ignore = "trybuild snapshots are recorded with rustc 1.95")]
+#[rustversion::attr(
+    not(stable(1.95)),
+    ignore = "trybuild snapshots are recorded with rustc 1.95"
+)]
 #[test]
 fn service_macro() {
     let t = trybuild::TestCases::new();

@@ -83,7 +83,7 @@ pub(super) fn require_returns(sig: &Signature, returns: Returns, what: &str, err
             ),
         ),
         (ReturnType::Type(_, ty), Returns::Result | Returns::ResultOrUnit)
-            if !is_result(ty) && !(returns == Returns::ResultOrUnit && is_unit(ty)) =>
+            if !(is_result(ty) || (returns == Returns::ResultOrUnit && is_unit(ty))) =>
         {
             errors.at(
                 ty,
