@@ -19,7 +19,78 @@ pub(super) struct ConfigExprs {
     pub(super) critical: TokenStream,
 }
 
+/// Which trait the configuration methods implement.
+#[derive(Clone, Copy)]
+pub(super) enum Methods {
+    /// `ServiceDefinition`, generated on the struct.
+    Definition,
+    /// `JanusService` itself.
+    Service,
+}
+
 impl ConfigExprs {
+    /// Expressions reading the struct's `ServiceDefinition`, for the impl
+    /// block's generated `JanusService`.
+    pub(super) fn from_definition() -> Self {
+        let via = |method: &str| {
+            let method = syn::Ident::new(method, Span::call_site());
+            quote!(self.__janus_definition().#method())
+        };
+        Self {
+            name: via("__janus_name"),
+            policy: via("__janus_restart_policy"),
+            backoff: via("__janus_backoff"),
+            shutdown_timeout: via("__janus_shutdown_timeout"),
+            critical: via("__janus_critical"),
+        }
+    }
+
+    /// The five configuration methods, for `which` trait.
+    pub(super) fn methods(&self, which: Methods) -> TokenStream {
+        let names = match which {
+            Methods::Definition => [
+                "__janus_name",
+                "__janus_restart_policy",
+                "__janus_backoff",
+                "__janus_shutdown_timeout",
+                "__janus_critical",
+            ],
+            Methods::Service => [
+                "name",
+                "restart_policy",
+                "backoff_config",
+                "shutdown_timeout",
+                "is_critical",
+            ],
+        }
+        .map(|name| syn::Ident::new(name, Span::call_site()));
+        let [name_fn, policy_fn, backoff_fn, timeout_fn, critical_fn] = &names;
+        let Self {
+            name,
+            policy,
+            backoff,
+            shutdown_timeout,
+            critical,
+        } = self;
+        quote! {
+            fn #name_fn(&self) -> &str {
+                #name
+            }
+            fn #policy_fn(&self) -> ::janus::__private::RestartPolicy {
+                #policy
+            }
+            fn #backoff_fn(&self) -> ::core::option::Option<::janus::__private::BackoffConfig> {
+                #backoff
+            }
+            fn #timeout_fn(&self) -> ::core::option::Option<::core::time::Duration> {
+                #shutdown_timeout
+            }
+            fn #critical_fn(&self) -> bool {
+                #critical
+            }
+        }
+    }
+
     pub(super) fn new(args: &ServiceArgs, default_name: &str) -> Self {
         let name = match &args.name {
             Some(NameArg::Literal(lit)) => quote!(#lit),

@@ -31,7 +31,7 @@ use quote::{format_ident, quote};
 use syn::FnArg;
 
 use super::args::{ServiceArgs, Target};
-use super::config::ConfigExprs;
+use super::config::{ConfigExprs, Methods};
 use super::signature::{
     Returns, forbid_generics, is_cancellation_token, require_async, require_returns, span_of_args,
 };
@@ -81,13 +81,8 @@ pub(super) fn expand(args: TokenStream, item: &syn::ItemFn) -> TokenStream {
         _ => {}
     }
 
-    let ConfigExprs {
-        name,
-        policy,
-        backoff,
-        shutdown_timeout,
-        critical,
-    } = ConfigExprs::new(&args, &kebab_case(&sig.ident.to_string()));
+    let methods =
+        ConfigExprs::new(&args, &kebab_case(&sig.ident.to_string())).methods(Methods::Service);
     let cancel = quote!(__janus_cancel);
     let body_fn = format_ident!("__janus_body");
     let mut inner = item.clone();
@@ -124,21 +119,7 @@ pub(super) fn expand(args: TokenStream, item: &syn::ItemFn) -> TokenStream {
             #[automatically_derived]
             #[::janus::__private::async_trait]
             impl ::janus::__private::JanusService for __JanusFnService {
-                fn name(&self) -> &str {
-                    #name
-                }
-                fn restart_policy(&self) -> ::janus::__private::RestartPolicy {
-                    #policy
-                }
-                fn backoff_config(&self) -> ::core::option::Option<::janus::__private::BackoffConfig> {
-                    #backoff
-                }
-                fn shutdown_timeout(&self) -> ::core::option::Option<::core::time::Duration> {
-                    #shutdown_timeout
-                }
-                fn is_critical(&self) -> bool {
-                    #critical
-                }
+                #methods
                 async fn run(
                     &self,
                     #cancel: ::janus::__private::CancellationToken,

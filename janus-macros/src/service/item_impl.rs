@@ -33,6 +33,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
 use syn::{ImplItem, ImplItemFn, Meta};
 
+use super::config::{ConfigExprs, Methods};
 use super::signature::{
     Returns, forbid_generics, require_async, require_ref_self, require_returns,
 };
@@ -261,6 +262,7 @@ fn expand_impl(item: &syn::ItemImpl, roles: &Roles, errors: &Errors) -> TokenStr
             self
         }
     };
+    let methods = ConfigExprs::from_definition().methods(Methods::Service);
     let errors = errors.to_compile_errors();
     quote! {
         #(#attrs)*
@@ -272,21 +274,7 @@ fn expand_impl(item: &syn::ItemImpl, roles: &Roles, errors: &Errors) -> TokenStr
         #[automatically_derived]
         #[::janus::__private::async_trait]
         impl #impl_generics ::janus::__private::JanusService for #self_ty #where_clause {
-            fn name(&self) -> &str {
-                self.__janus_definition().__janus_name()
-            }
-            fn restart_policy(&self) -> ::janus::__private::RestartPolicy {
-                self.__janus_definition().__janus_restart_policy()
-            }
-            fn backoff_config(&self) -> ::core::option::Option<::janus::__private::BackoffConfig> {
-                self.__janus_definition().__janus_backoff()
-            }
-            fn shutdown_timeout(&self) -> ::core::option::Option<::core::time::Duration> {
-                self.__janus_definition().__janus_shutdown_timeout()
-            }
-            fn is_critical(&self) -> bool {
-                self.__janus_definition().__janus_critical()
-            }
+            #methods
             async fn run(
                 &self,
                 #cancel: ::janus::__private::CancellationToken,

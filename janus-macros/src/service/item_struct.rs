@@ -20,7 +20,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::args::{NameArg, ServiceArgs, Target};
-use super::config::ConfigExprs;
+use super::config::{ConfigExprs, Methods};
 use crate::errors::Errors;
 use crate::names::kebab_case;
 
@@ -40,13 +40,8 @@ pub(super) fn expand(args: TokenStream, item: &syn::ItemStruct) -> TokenStream {
             args.name = None;
         }
     }
-    let ConfigExprs {
-        name,
-        policy,
-        backoff,
-        shutdown_timeout,
-        critical,
-    } = ConfigExprs::new(&args, &kebab_case(&item.ident.to_string()));
+    let methods =
+        ConfigExprs::new(&args, &kebab_case(&item.ident.to_string())).methods(Methods::Definition);
     let ident = &item.ident;
     let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
     let errors = errors.to_compile_errors();
@@ -55,21 +50,7 @@ pub(super) fn expand(args: TokenStream, item: &syn::ItemStruct) -> TokenStream {
 
         #[automatically_derived]
         impl #impl_generics ::janus::__private::ServiceDefinition for #ident #ty_generics #where_clause {
-            fn __janus_name(&self) -> &str {
-                #name
-            }
-            fn __janus_restart_policy(&self) -> ::janus::__private::RestartPolicy {
-                #policy
-            }
-            fn __janus_backoff(&self) -> ::core::option::Option<::janus::__private::BackoffConfig> {
-                #backoff
-            }
-            fn __janus_shutdown_timeout(&self) -> ::core::option::Option<::core::time::Duration> {
-                #shutdown_timeout
-            }
-            fn __janus_critical(&self) -> bool {
-                #critical
-            }
+            #methods
         }
 
         #errors
