@@ -72,6 +72,9 @@
 
 pub mod adapters;
 pub mod backoff;
+pub mod context;
+mod engine;
+pub mod events;
 pub mod lifecycle;
 mod macro_support;
 pub mod metrics;
@@ -80,6 +83,7 @@ pub mod supervisor;
 #[cfg(any(test, feature = "testing"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+pub mod tree;
 
 pub use service::async_trait;
 

@@ -21,7 +21,10 @@
 //! | Terminated | | | | | |
 //!
 //! Every transition is checked: an illegal one returns a [`TransitionError`]
-//! and leaves the lifecycle unchanged.
+//! and leaves the lifecycle unchanged. `Terminated` is final, except that an
+//! operator's explicit restart of a terminated child
+//! ([`SupervisorHandle::restart_child`](crate::tree::SupervisorHandle::restart_child))
+//! starts it again as `Starting`, keeping its counters.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -255,6 +258,22 @@ impl ServiceLifecycle {
         self.cumulative_running + self.running_since.map_or(Duration::ZERO, |t| t.elapsed())
     }
 
+    /// `Terminated → Starting`, for an explicit restart of a terminated
+    /// service; counters are kept, the termination reason is cleared.
+    pub(crate) fn revive(&mut self) -> Result<(), TransitionError> {
+        if self.phase != ServicePhase::Terminated {
+            return Err(TransitionError {
+                service: self.name.to_string(),
+                from: self.phase,
+                to: ServicePhase::Starting,
+            });
+        }
+        self.phase = ServicePhase::Starting;
+        self.phase_since = Instant::now();
+        self.termination_reason = None;
+        Ok(())
+    }
+
     /// Records a failure: counts it and keeps its message as `last_error`.
     pub fn record_failure(&mut self, error: &str) {
         self.total_failures += 1;
@@ -352,6 +371,10 @@ impl ServiceLifecycle {
 pub struct ServiceLifecycleSnapshot {
     /// The service's name.
     pub service_name: String,
+    /// The service's path in its supervision tree, e.g.
+    /// `trading-desk/risk/limits` (the name, under a flat supervisor).
+    #[serde(default)]
+    pub path: String,
     /// The phase at the time of the snapshot.
     pub phase: ServicePhase,
     /// Runs started so far.
@@ -380,6 +403,7 @@ impl From<&ServiceLifecycle> for ServiceLifecycleSnapshot {
     fn from(lc: &ServiceLifecycle) -> Self {
         Self {
             service_name: lc.name.to_string(),
+            path: lc.name.to_string(),
             phase: lc.phase,
             start_count: lc.start_count,
             restart_count: lc.start_count.saturating_sub(1),

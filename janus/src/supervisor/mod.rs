@@ -37,18 +37,11 @@
 //! # Ok(()) }
 //! ```
 
-mod runner;
 mod signal;
-mod slot;
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::atomic::Ordering as AtomicOrdering;
-use std::sync::{PoisonError, RwLock};
 
-use prometheus::IntCounter;
 use tokio::time::Instant;
-use tokio_util::task::TaskTracker;
 
 pub use crate::adapters::{self, ApiModuleAdapter, ModuleAdapter};
 pub use crate::backoff::{
@@ -71,8 +64,10 @@ pub use std::sync::atomic::{AtomicU64, Ordering};
 #[doc(hidden)]
 pub use std::time::Duration;
 
+use crate::engine::{Core, Finished, Overrides, Settings};
+use crate::events::EventHub;
 use crate::metrics::JanusMetrics;
-use slot::ServiceSlot;
+use crate::tree::{ShutdownOrder, Strategy, SupervisorHandle};
 
 /// How long aborted tasks get to unwind before the drain report calls them
 /// unresponsive (a task blocked in synchronous code cannot be aborted).
@@ -272,124 +267,121 @@ impl std::fmt::Display for DrainReport {
     }
 }
 
-#[derive(Debug, Default)]
-struct Registry {
-    slots: Vec<Arc<ServiceSlot>>,
-    index: HashMap<Arc<str>, usize>,
-}
-
-/// State shared by the supervisor and its service tasks.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    config: SupervisorConfig,
-    cancel: CancellationToken,
-    tracker: TaskTracker,
-    metrics: Arc<SupervisorMetrics>,
-    prometheus: JanusMetrics,
-    registry: RwLock<Registry>,
-}
-
-impl Shared {
-    fn slots(&self) -> Vec<Arc<ServiceSlot>> {
-        self.registry
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .slots
-            .clone()
-    }
-
-    fn slot(&self, name: &str) -> Option<Arc<ServiceSlot>> {
-        let registry = self.registry.read().unwrap_or_else(PoisonError::into_inner);
-        registry.index.get(name).map(|&i| registry.slots[i].clone())
-    }
-
-    fn record_spawn(&self) {
-        self.metrics
-            .spawned_total
-            .fetch_add(1, AtomicOrdering::Relaxed);
-        self.metrics
-            .active_services
-            .fetch_add(1, AtomicOrdering::Relaxed);
-        self.prometheus.supervisor_spawned_total.inc();
-        self.prometheus.supervisor_active_services.inc();
-    }
-
-    fn record_restart(&self, service: &str, counter: &mut Option<IntCounter>) {
-        self.metrics
-            .restarts_total
-            .fetch_add(1, AtomicOrdering::Relaxed);
-        counter
-            .get_or_insert_with(|| {
-                self.prometheus
-                    .supervisor_restarts_total
-                    .with_label_values(&[service])
+/// The engine's half of draining: ask for shutdown, wait for the actor, then
+/// give aborted tasks a moment to unwind and name those that do not.
+pub(crate) async fn drain(core: &Arc<Core>) -> Finished {
+    core.request_shutdown();
+    core.spawn_actor();
+    let mut finished = core.finished().await;
+    core.tracker.close();
+    if tokio::time::timeout(ABORT_GRACE, core.tracker.wait())
+        .await
+        .is_err()
+    {
+        finished.report.unresponsive = core
+            .slots()
+            .iter()
+            .filter(|slot| {
+                slot.with(|state, _| {
+                    state
+                        .aborted
+                        .as_ref()
+                        .is_some_and(|task| !task.is_finished())
+                })
             })
-            .inc();
+            .map(|slot| slot.path.to_string())
+            .collect();
     }
+    finished
+}
 
-    fn record_circuit_breaker_trip(&self, service: &str) {
-        self.metrics
-            .circuit_breaker_trips
-            .fetch_add(1, AtomicOrdering::Relaxed);
-        self.prometheus
-            .supervisor_circuit_breaker_trips
-            .with_label_values(&[service])
-            .inc();
-    }
+pub(crate) fn install_signals() -> std::io::Result<signal::Signals> {
+    signal::Signals::install()
+}
 
-    fn record_termination(&self, service: &str, uptime: Duration) {
-        self.metrics
-            .terminated_total
-            .fetch_add(1, AtomicOrdering::Relaxed);
-        // Never below zero, even if counters were reset by hand.
-        let _ = self.metrics.active_services.fetch_update(
-            AtomicOrdering::Relaxed,
-            AtomicOrdering::Relaxed,
-            |v| Some(v.saturating_sub(1)),
-        );
-        self.prometheus.supervisor_terminated_total.inc();
-        self.prometheus.supervisor_active_services.dec();
-        self.prometheus
-            .supervisor_uptime_seconds
-            .with_label_values(&[service])
-            .observe(uptime.as_secs_f64());
-    }
-
-    /// Terminates a service and records it, exactly once.
-    fn finish(&self, slot: &ServiceSlot, reason: TerminationReason) {
-        let shown = reason.to_string();
-        if let Some(uptime) = slot.terminate(reason) {
-            tracing::info!(service = &*slot.name, reason = %shown, "service terminated");
-            self.record_termination(&slot.name, uptime);
+/// Runs until a signal (when `signals` is given), a requested shutdown, or the
+/// supervisor giving up; then drains. A second signal while draining exits
+/// the process at once. Returns how it ended, and the signal handler's error
+/// if it could not be installed (the supervisor is drained all the same).
+pub(crate) async fn run_with_signals(
+    core: &Arc<Core>,
+    signals: Option<std::io::Result<signal::Signals>>,
+) -> (Finished, Option<std::io::Error>) {
+    core.spawn_actor();
+    let mut signals = match signals {
+        Some(Ok(signals)) => Some(signals),
+        Some(Err(error)) => {
+            tracing::error!(%error, "cannot install the signal handler: shutting down");
+            return (drain_and_log(core).await, Some(error));
+        }
+        None => None,
+    };
+    let finished = core.finished();
+    tokio::select! {
+        received = async {
+            match signals.as_mut() {
+                Some(signals) => signals.recv().await,
+                None => std::future::pending().await,
+            }
+        } => match received {
+            Ok(signal) => tracing::info!(%signal, "received signal: shutting down"),
+            Err(error) => tracing::error!(%error, "signal handler failed: shutting down"),
+        },
+        () = core.cancel.cancelled() => tracing::info!("shutdown requested"),
+        finished = finished => {
+            if let Some(error) = &finished.error {
+                tracing::error!(%error, "the root supervisor gave up");
+            }
         }
     }
-
-    fn abort(&self, slot: &ServiceSlot) -> bool {
-        let Some(uptime) = slot.abort() else {
-            return false;
-        };
-        tracing::warn!(
-            service = &*slot.name,
-            timeout = ?slot.shutdown_timeout,
-            "service did not stop within its shutdown timeout: aborted"
-        );
-        self.record_termination(&slot.name, uptime);
-        true
+    let second_signal = async {
+        match signals.as_mut() {
+            Some(signals) => signals.recv().await.ok(),
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        finished = drain_and_log(core) => (finished, None),
+        Some(signal) = second_signal => {
+            tracing::error!(%signal, "second signal during shutdown: forcing exit");
+            std::process::exit(signal.exit_code());
+        }
     }
+}
+
+async fn drain_and_log(core: &Arc<Core>) -> Finished {
+    let finished = drain(core).await;
+    let snap = core.metrics.snapshot();
+    tracing::info!(
+        restarts = snap.restarts_total,
+        spawned = snap.spawned_total,
+        terminated = snap.terminated_total,
+        circuit_trips = snap.circuit_breaker_trips,
+        report = %finished.report,
+        "supervisor shutdown complete"
+    );
+    finished
 }
 
 /// The supervisor: spawns services, restarts them, and shuts them down.
+///
+/// A flat, `one_for_one` supervisor without a restart intensity limit whose
+/// services stop all at once on shutdown: the seed's model. For strategies,
+/// intensity, ordered shutdown and nesting, see [`crate::tree`];
+/// [`handle`](Self::handle) gives this supervisor the same controls.
 ///
 /// Dropping the supervisor cancels its services (they stop as they would on
 /// shutdown); call [`wait_for_drain`](Self::wait_for_drain) to wait for them.
 #[derive(Debug)]
 pub struct JanusSupervisor {
-    shared: Arc<Shared>,
+    core: Arc<Core>,
+    install_signal_handler: bool,
+    config: SupervisorConfig,
 }
 
 impl Drop for JanusSupervisor {
     fn drop(&mut self) {
-        self.shared.cancel.cancel();
+        self.core.request_shutdown();
     }
 }
 
@@ -398,15 +390,23 @@ impl JanusSupervisor {
     /// [`metrics()`](crate::metrics::metrics).
     #[must_use]
     pub fn new(config: SupervisorConfig) -> Self {
+        let settings = Settings {
+            path: Arc::from(""),
+            strategy: Strategy::OneForOne,
+            intensity: None,
+            order: ShutdownOrder::Concurrent,
+            default_backoff: config.default_backoff.clone(),
+            shutdown_timeout: config.shutdown_timeout,
+        };
         Self {
-            shared: Arc::new(Shared {
-                config,
-                cancel: CancellationToken::new(),
-                tracker: TaskTracker::new(),
-                metrics: Arc::new(SupervisorMetrics::default()),
-                prometheus: crate::metrics::metrics().clone(),
-                registry: RwLock::new(Registry::default()),
-            }),
+            core: Arc::new(Core::new(
+                settings,
+                CancellationToken::new(),
+                crate::metrics::metrics().clone(),
+                Arc::new(EventHub::default()),
+            )),
+            install_signal_handler: config.install_signal_handler,
+            config,
         }
     }
 
@@ -420,8 +420,8 @@ impl JanusSupervisor {
     /// registry. Call before spawning services.
     #[must_use]
     pub fn with_metrics(mut self, metrics: JanusMetrics) -> Self {
-        match Arc::get_mut(&mut self.shared) {
-            Some(shared) => shared.prometheus = metrics,
+        match Arc::get_mut(&mut self.core) {
+            Some(core) => core.set_prometheus(metrics),
             // Services already share the state: keep what they publish to.
             None => tracing::warn!("JanusSupervisor::with_metrics called after spawning: ignored"),
         }
@@ -431,26 +431,35 @@ impl JanusSupervisor {
     /// The configuration.
     #[must_use]
     pub fn config(&self) -> &SupervisorConfig {
-        &self.shared.config
+        &self.config
     }
 
-    /// The token whose cancellation shuts the supervisor down; every service
-    /// gets a child of it.
+    /// A cloneable handle with the tree controls: add, stop and restart
+    /// services by name, snapshots, lifecycle events.
+    #[must_use]
+    pub fn handle(&self) -> SupervisorHandle {
+        self.core.spawn_actor();
+        SupervisorHandle {
+            core: self.core.clone(),
+        }
+    }
+
+    /// The token whose cancellation shuts the supervisor down.
     #[must_use]
     pub fn cancel_token(&self) -> &CancellationToken {
-        &self.shared.cancel
+        &self.core.cancel
     }
 
     /// The supervisor's counters.
     #[must_use]
     pub fn metrics(&self) -> &Arc<SupervisorMetrics> {
-        &self.shared.metrics
+        &self.core.metrics
     }
 
     /// The Prometheus metrics this supervisor publishes to.
     #[must_use]
     pub fn prometheus(&self) -> &JanusMetrics {
-        &self.shared.prometheus
+        &self.core.prometheus
     }
 
     /// Snapshots of every service, in spawn order.
@@ -461,41 +470,34 @@ impl JanusSupervisor {
     /// Snapshots of every service, in spawn order, without awaiting.
     #[must_use]
     pub fn snapshots(&self) -> Vec<ServiceLifecycleSnapshot> {
-        self.shared.slots().iter().map(|s| s.snapshot()).collect()
+        self.core.snapshots()
     }
 
     /// The snapshot of the service named `name`.
     pub async fn service_lifecycle(&self, name: &str) -> Option<ServiceLifecycleSnapshot> {
-        self.shared.slot(name).map(|s| s.snapshot())
+        self.core.slot(name).map(|slot| {
+            let mut out = Vec::with_capacity(1);
+            slot.collect(&mut out);
+            out.swap_remove(0)
+        })
     }
 
     /// How many services are registered (including terminated ones). Right
     /// as soon as [`spawn_service`](Self::spawn_service) returns.
     pub async fn service_count(&self) -> usize {
-        self.shared
-            .registry
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .slots
-            .len()
+        self.core.len()
     }
 
     /// Starts the shutdown: cancels every service, and marks each live one
     /// [`ServicePhase::Stopping`] at once.
     pub fn trigger_shutdown(&self) {
-        if !self.shared.cancel.is_cancelled() {
-            tracing::info!("supervisor: shutdown triggered");
-        }
-        self.shared.cancel.cancel();
-        for slot in self.shared.slots() {
-            slot.mark_stopping();
-        }
+        self.core.request_shutdown();
     }
 
     /// Whether shutdown has started.
     #[must_use]
     pub fn is_shutting_down(&self) -> bool {
-        self.shared.cancel.is_cancelled()
+        self.core.cancel.is_cancelled()
     }
 
     /// Supervises `service` with the default options.
@@ -508,8 +510,7 @@ impl JanusSupervisor {
     }
 
     /// Supervises `service`: registers it (visible in snapshots and
-    /// [`service_count`](Self::service_count) at once) and starts it in a
-    /// tracked task.
+    /// [`service_count`](Self::service_count) at once) and starts it.
     ///
     /// The backoff is the first of `options.backoff`,
     /// [`JanusService::backoff_config`] and the supervisor's default.
@@ -519,140 +520,36 @@ impl JanusSupervisor {
     /// - [`SpawnError::DuplicateName`] if a live service has the same name;
     /// - [`SpawnError::InvalidBackoff`] if the backoff is inconsistent;
     /// - [`SpawnError::ShuttingDown`] once shutdown has started.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, like `tokio::spawn`.
     pub fn spawn_service_with_options(
         &self,
         service: Box<dyn JanusService>,
         options: SpawnOptions,
     ) -> Result<(), SpawnError> {
-        let shared = &self.shared;
-        let name: Arc<str> = Arc::from(service.name());
-        let policy = service.restart_policy();
-        let backoff = options
-            .backoff
-            .or_else(|| service.backoff_config())
-            .unwrap_or_else(|| shared.config.default_backoff.clone());
-        let result = backoff
-            .validate()
-            .map_err(|source| SpawnError::InvalidBackoff {
-                service: name.to_string(),
-                source,
-            })
-            .and_then(|()| self.register(&name, &*service));
-        let slot = match result {
-            Ok(slot) => slot,
-            Err(error) => {
-                tracing::error!(%error, "spawn rejected");
-                return Err(error);
-            }
+        let overrides = Overrides {
+            backoff: options.backoff,
+            ..Overrides::default()
         };
-        shared.record_spawn();
-        tracing::info!(service = &*name, %policy, "service spawned");
-        let runner = runner::Runner {
-            shared: shared.clone(),
-            slot: slot.clone(),
-            service,
-            policy,
-            backoff,
-        };
-        let task = shared.tracker.spawn(runner.run());
-        slot.set_task(task.abort_handle());
+        self.core.add(Arc::from(service), overrides)?;
+        self.core.spawn_actor();
         Ok(())
-    }
-
-    fn register(
-        &self,
-        name: &Arc<str>,
-        service: &dyn JanusService,
-    ) -> Result<Arc<ServiceSlot>, SpawnError> {
-        let shared = &self.shared;
-        let mut registry = shared
-            .registry
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        // Checked under the registry lock, so a shutdown cannot slip between
-        // the check and the insertion unnoticed by `trigger_shutdown`.
-        if shared.cancel.is_cancelled() || shared.tracker.is_closed() {
-            return Err(SpawnError::ShuttingDown {
-                service: name.to_string(),
-            });
-        }
-        let slot = Arc::new(ServiceSlot::new(
-            name.clone(),
-            shared.cancel.child_token(),
-            service
-                .shutdown_timeout()
-                .unwrap_or(shared.config.shutdown_timeout),
-        ));
-        let next = registry.slots.len();
-        match registry.index.entry(name.clone()) {
-            Entry::Vacant(entry) => {
-                entry.insert(next);
-                registry.slots.push(slot.clone());
-            }
-            Entry::Occupied(entry) => {
-                let i = *entry.get();
-                if !registry.slots[i].is_terminal() {
-                    return Err(SpawnError::DuplicateName {
-                        name: name.to_string(),
-                    });
-                }
-                registry.slots[i] = slot.clone();
-            }
-        }
-        Ok(slot)
     }
 
     /// Waits until every service has stopped, and says how it went.
     ///
     /// Starts the shutdown if it has not started. Each service gets its
-    /// shutdown timeout (its own, or the supervisor's), counted from this
-    /// call; one still running then is aborted: its task is dropped, it ends
-    /// [`Terminated`](ServicePhase::Terminated) with reason
-    /// `aborted after shutdown timeout`, and the report names it. When this
-    /// returns, no service code is running (except code blocked in
+    /// shutdown timeout (its own, or the supervisor's), counted from the
+    /// moment it was asked to stop; one still running then is aborted: its
+    /// task is dropped, it ends [`Terminated`](ServicePhase::Terminated) with
+    /// reason `aborted after shutdown timeout`, and the report names it. When
+    /// this returns, no service code is running (except code blocked in
     /// synchronous calls, which the report lists as unresponsive).
     pub async fn wait_for_drain(&self) -> DrainReport {
-        let shared = &self.shared;
         let started = Instant::now();
-        if !self.is_shutting_down() {
-            self.trigger_shutdown();
-        }
-        shared.tracker.close();
-        let slots = shared.slots();
-        let mut report = DrainReport::default();
-        let mut aborted = Vec::new();
-        loop {
-            let next_deadline = slots
-                .iter()
-                .filter(|s| !s.is_terminal())
-                .map(|s| started + s.shutdown_timeout)
-                .min();
-            let Some(deadline) = next_deadline else { break };
-            if tokio::time::timeout_at(deadline, shared.tracker.wait())
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            let now = Instant::now();
-            for slot in &slots {
-                if started + slot.shutdown_timeout <= now && shared.abort(slot) {
-                    aborted.push(slot.clone());
-                }
-            }
-        }
-        if tokio::time::timeout(ABORT_GRACE, shared.tracker.wait())
-            .await
-            .is_err()
-        {
-            report.unresponsive = aborted
-                .iter()
-                .filter(|s| !s.task_finished())
-                .map(|s| s.name.to_string())
-                .collect();
-        }
-        report.aborted = aborted.iter().map(|s| s.name.to_string()).collect();
-        report.stopped = slots.len() - aborted.len();
+        let mut report = drain(&self.core).await.report;
         report.elapsed = started.elapsed();
         if report.is_clean() {
             tracing::info!(%report, "all services drained");
@@ -670,61 +567,27 @@ impl JanusSupervisor {
     ///
     /// # Errors
     ///
-    /// If the signal handler cannot be installed, the services are still
-    /// shut down and drained, then the error is returned.
+    /// - a critical service terminated for good
+    ///   ([`SupervisorError`](crate::tree::SupervisorError), after draining);
+    /// - the signal handler could not be installed (the services are still
+    ///   shut down and drained first).
     pub async fn run_until_shutdown(&self) -> anyhow::Result<()> {
-        if !self.shared.config.install_signal_handler {
-            self.shared.cancel.cancelled().await;
-            tracing::info!("external shutdown signal received");
-            self.drain_and_log().await;
-            return Ok(());
-        }
-        let signals = signal::Signals::install();
+        let signals = self.install_signal_handler.then(install_signals);
         self.run_with_signals(signals).await
     }
 
     async fn run_with_signals(
         &self,
-        signals: std::io::Result<signal::Signals>,
+        signals: Option<std::io::Result<signal::Signals>>,
     ) -> anyhow::Result<()> {
-        let mut signals = match signals {
-            Ok(signals) => signals,
-            Err(error) => {
-                tracing::error!(%error, "cannot install the signal handler: shutting down");
-                self.drain_and_log().await;
-                return Err(anyhow::Error::new(error).context("installing the signal handler"));
-            }
-        };
-        tokio::select! {
-            received = signals.recv() => match received {
-                Ok(signal) => tracing::info!(%signal, "received signal: shutting down"),
-                Err(error) => tracing::error!(%error, "signal handler failed: shutting down"),
-            },
-            () = self.shared.cancel.cancelled() => {
-                tracing::info!("shutdown triggered programmatically");
-            }
+        let (finished, signal_error) = run_with_signals(&self.core, signals).await;
+        if let Some(error) = finished.error {
+            return Err(error.into());
         }
-        tokio::select! {
-            () = self.drain_and_log() => Ok(()),
-            Ok(signal) = signals.recv() => {
-                tracing::error!(%signal, "second signal during shutdown: forcing exit");
-                std::process::exit(signal.exit_code());
-            }
+        match signal_error {
+            Some(error) => Err(anyhow::Error::new(error).context("installing the signal handler")),
+            None => Ok(()),
         }
-    }
-
-    async fn drain_and_log(&self) {
-        self.trigger_shutdown();
-        let report = self.wait_for_drain().await;
-        let snap = self.shared.metrics.snapshot();
-        tracing::info!(
-            restarts = snap.restarts_total,
-            spawned = snap.spawned_total,
-            terminated = snap.terminated_total,
-            circuit_trips = snap.circuit_breaker_trips,
-            %report,
-            "supervisor shutdown complete"
-        );
     }
 }
 

@@ -21,7 +21,7 @@ async fn failed_signal_handler_still_drains() {
     sup.spawn_service(Box::new(svc)).expect("spawn");
     tokio::task::yield_now().await;
     let error = sup
-        .run_with_signals(Err(std::io::Error::other("no signals here")))
+        .run_with_signals(Some(Err(std::io::Error::other("no signals here"))))
         .await
         .expect_err("handler failure is reported");
     assert!(
@@ -43,13 +43,13 @@ async fn service_state_is_locked_per_service() {
         sup.spawn_service(Box::new(TestService::failing(name, 0).0))
             .expect("spawn");
     }
-    let a = sup.shared.slot("a").expect("a");
-    let b = sup.shared.slot("b").expect("b");
-    a.with(|_locked_a| {
+    let a = sup.core.slot("a").expect("a");
+    let b = sup.core.slot("b").expect("b");
+    a.with(|_locked_a, _| {
         b.mark_stopping();
-        assert_eq!(b.snapshot().phase, ServicePhase::Stopping);
+        assert_eq!(b.phase(), ServicePhase::Stopping);
     });
-    assert_eq!(a.snapshot().phase, ServicePhase::Starting);
+    assert!(a.phase().is_alive());
 }
 
 #[derive(Default, Clone)]

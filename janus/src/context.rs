@@ -1,0 +1,42 @@
+//! What a running service can learn about where it runs: the task-local
+//! context each attempt of a supervised service is polled in.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::engine::slot::Slot;
+use crate::events::EventHub;
+use crate::metrics::JanusMetrics;
+
+tokio::task_local! {
+    static CONTEXT: ServiceContext;
+}
+
+/// The supervised child an attempt belongs to, and what its tree shares.
+#[derive(Clone)]
+pub(crate) struct ServiceContext {
+    pub(crate) slot: Arc<Slot>,
+    pub(crate) events: Arc<EventHub>,
+    pub(crate) prometheus: JanusMetrics,
+}
+
+/// Runs `future` with `context` as the current service context.
+pub(crate) async fn scope<F: Future>(context: ServiceContext, future: F) -> F::Output {
+    CONTEXT.scope(context, future).await
+}
+
+/// The context of the service whose attempt is running on this task, if any.
+pub(crate) fn current() -> Option<ServiceContext> {
+    CONTEXT.try_with(Clone::clone).ok()
+}
+
+/// The tree path of the supervised service running on this task (e.g.
+/// `trading-desk/risk/limits`), or `None` outside a supervised service.
+///
+/// ```
+/// assert_eq!(janus::context::current_path(), None);
+/// ```
+#[must_use]
+pub fn current_path() -> Option<String> {
+    CONTEXT.try_with(|c| c.slot.path.to_string()).ok()
+}

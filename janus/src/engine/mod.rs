@@ -1,0 +1,380 @@
+//! The supervision engine behind [`JanusSupervisor`](crate::supervisor::JanusSupervisor)
+//! and supervision trees.
+//!
+//! A supervisor is a [`Core`] (its children, their shared state, its
+//! settings) driven by one control loop, the actor (`actor.rs`). Each run of
+//! a child is a task of its own (`attempt.rs`) that reports how it ended to the
+//! actor; the actor alone decides what happens next: restart (alone or with
+//! siblings, after backoff), give up, escalate, stop in order. One decider
+//! means no races between restarts, group restarts, shutdown and commands.
+
+pub(crate) mod actor;
+mod attempt;
+pub(crate) mod slot;
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::backoff::BackoffConfig;
+use crate::events::EventHub;
+use crate::lifecycle::ServiceLifecycleSnapshot;
+use crate::metrics::JanusMetrics;
+use crate::service::{JanusService, RestartPolicy};
+use crate::supervisor::{DrainReport, SpawnError, SupervisorMetrics};
+use crate::tree::{ControlError, Intensity, ShutdownOrder, Strategy, SupervisorError};
+use slot::{Slot, SlotConfig};
+
+/// How a supervisor behaves.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// Its path in the tree (`""` for an anonymous root): children's paths
+    /// are `path/name`.
+    pub(crate) path: Arc<str>,
+    pub(crate) strategy: Strategy,
+    pub(crate) intensity: Option<Intensity>,
+    pub(crate) order: ShutdownOrder,
+    pub(crate) default_backoff: BackoffConfig,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+/// Per-child settings that override the service's own.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Overrides {
+    pub(crate) restart: Option<RestartPolicy>,
+    pub(crate) backoff: Option<BackoffConfig>,
+    pub(crate) shutdown_timeout: Option<Duration>,
+    pub(crate) critical: Option<bool>,
+}
+
+/// How an attempt ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Clean,
+    Failed(String),
+    /// Cancelled before `run()` was called.
+    NotStarted,
+    /// The task was dropped before it could say (an abort, a runtime shutdown).
+    Dropped,
+}
+
+pub(crate) type Reply = oneshot::Sender<Result<(), ControlError>>;
+
+pub(crate) enum Message {
+    Start(Arc<Slot>),
+    Exited {
+        slot: Arc<Slot>,
+        generation: u64,
+        outcome: Outcome,
+    },
+    Stop(String, Reply),
+    Restart(String, Reply),
+}
+
+/// How a supervisor ended.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Finished {
+    pub(crate) report: DrainReport,
+    pub(crate) error: Option<SupervisorError>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    slots: Vec<Arc<Slot>>,
+    index: HashMap<Arc<str>, usize>,
+    /// Set when shutdown begins: no more children.
+    closed: bool,
+}
+
+/// A supervisor: its children and what they share.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) settings: Settings,
+    /// Cancelled to ask for shutdown; the actor stops children in order.
+    pub(crate) cancel: CancellationToken,
+    pub(crate) tracker: TaskTracker,
+    registry: RwLock<Registry>,
+    mailbox: mpsc::UnboundedSender<Message>,
+    inbox: Mutex<Option<mpsc::UnboundedReceiver<Message>>>,
+    finished: watch::Sender<Option<Finished>>,
+    pub(crate) metrics: Arc<SupervisorMetrics>,
+    pub(crate) prometheus: JanusMetrics,
+    pub(crate) events: Arc<EventHub>,
+}
+
+/// The path of `name` under `parent`.
+pub(crate) fn child_path(parent: &str, name: &str) -> Arc<str> {
+    if parent.is_empty() {
+        Arc::from(name)
+    } else {
+        Arc::from(format!("{parent}/{name}"))
+    }
+}
+
+impl Core {
+    pub(crate) fn new(
+        settings: Settings,
+        cancel: CancellationToken,
+        prometheus: JanusMetrics,
+        events: Arc<EventHub>,
+    ) -> Self {
+        let (mailbox, inbox) = mpsc::unbounded_channel();
+        Self {
+            settings,
+            cancel,
+            tracker: TaskTracker::new(),
+            registry: RwLock::new(Registry::default()),
+            mailbox,
+            inbox: Mutex::new(Some(inbox)),
+            finished: watch::Sender::new(None),
+            metrics: Arc::new(SupervisorMetrics::default()),
+            prometheus,
+            events,
+        }
+    }
+
+    pub(crate) fn set_prometheus(&mut self, prometheus: JanusMetrics) {
+        self.prometheus = prometheus;
+    }
+
+    fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn slots(&self) -> Vec<Arc<Slot>> {
+        self.registry().slots.clone()
+    }
+
+    pub(crate) fn slot(&self, name: &str) -> Option<Arc<Slot>> {
+        let registry = self.registry();
+        registry.index.get(name).map(|&i| registry.slots[i].clone())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.registry().slots.len()
+    }
+
+    /// Snapshots of every child and, depth first, of their subtrees.
+    pub(crate) fn collect(&self, out: &mut Vec<ServiceLifecycleSnapshot>) {
+        for slot in self.slots() {
+            slot.collect(out);
+        }
+    }
+
+    pub(crate) fn snapshots(&self) -> Vec<ServiceLifecycleSnapshot> {
+        let mut out = Vec::new();
+        self.collect(&mut out);
+        out
+    }
+
+    /// Registers `service` (visible at once) and asks the actor to start it.
+    pub(crate) fn add(
+        &self,
+        service: Arc<dyn JanusService>,
+        overrides: Overrides,
+    ) -> Result<Arc<Slot>, SpawnError> {
+        let result = self.register(service, overrides);
+        match &result {
+            Ok(slot) => {
+                self.record_spawn();
+                tracing::info!(service = &*slot.path, policy = %slot.policy, "service spawned");
+                // The actor holds the receiver for as long as the core lives.
+                let _ = self.mailbox.send(Message::Start(slot.clone()));
+            }
+            Err(error) => tracing::error!(%error, "spawn rejected"),
+        }
+        result
+    }
+
+    fn register(
+        &self,
+        service: Arc<dyn JanusService>,
+        overrides: Overrides,
+    ) -> Result<Arc<Slot>, SpawnError> {
+        let name: Arc<str> = Arc::from(service.name());
+        let backoff = overrides
+            .backoff
+            .or_else(|| service.backoff_config())
+            .unwrap_or_else(|| self.settings.default_backoff.clone());
+        backoff
+            .validate()
+            .map_err(|source| SpawnError::InvalidBackoff {
+                service: name.to_string(),
+                source,
+            })?;
+        let mut registry = self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Checked under the registry lock, which shutdown takes to close it.
+        if registry.closed || self.cancel.is_cancelled() {
+            return Err(SpawnError::ShuttingDown {
+                service: name.to_string(),
+            });
+        }
+        let slot = Arc::new(Slot::new(
+            SlotConfig {
+                path: child_path(&self.settings.path, &name),
+                name: name.clone(),
+                policy: overrides
+                    .restart
+                    .unwrap_or_else(|| service.restart_policy()),
+                critical: overrides.critical.unwrap_or_else(|| service.is_critical()),
+                shutdown_timeout: overrides
+                    .shutdown_timeout
+                    .or_else(|| service.shutdown_timeout())
+                    .unwrap_or(self.settings.shutdown_timeout),
+                service,
+                backoff,
+            },
+            self.events.clone(),
+        ));
+        let next = registry.slots.len();
+        match registry.index.entry(name.clone()) {
+            Entry::Vacant(entry) => {
+                entry.insert(next);
+                registry.slots.push(slot.clone());
+            }
+            Entry::Occupied(entry) => {
+                let i = *entry.get();
+                if !registry.slots[i].phase().is_terminal() {
+                    return Err(SpawnError::DuplicateName {
+                        name: name.to_string(),
+                    });
+                }
+                registry.slots[i] = slot.clone();
+            }
+        }
+        Ok(slot)
+    }
+
+    /// Refuses new children from now on.
+    pub(crate) fn close(&self) {
+        self.registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .closed = true;
+    }
+
+    /// Asks for shutdown. With concurrent stop order, every live child shows
+    /// `Stopping` at once; in reverse order each does at its turn.
+    pub(crate) fn request_shutdown(&self) {
+        if !self.cancel.is_cancelled() {
+            tracing::info!(supervisor = &*self.settings.path, "shutdown requested");
+        }
+        self.cancel.cancel();
+        if self.settings.order == ShutdownOrder::Concurrent {
+            for slot in self.slots() {
+                slot.mark_stopping();
+            }
+        }
+    }
+
+    pub(crate) fn send(&self, message: Message) {
+        let _ = self.mailbox.send(message);
+    }
+
+    /// The actor's receiver, to the one caller that runs the actor.
+    pub(crate) fn take_inbox(&self) -> Option<mpsc::UnboundedReceiver<Message>> {
+        self.inbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Runs the actor in a task of its own, unless it runs already.
+    pub(crate) fn spawn_actor(self: &Arc<Self>) {
+        if let Some(inbox) = self.take_inbox() {
+            tokio::spawn(actor::run(self.clone(), inbox));
+        }
+    }
+
+    pub(crate) fn set_finished(&self, finished: Finished) {
+        self.finished.send_replace(Some(finished));
+    }
+
+    pub(crate) fn finished_now(&self) -> Option<Finished> {
+        self.finished.borrow().clone()
+    }
+
+    /// Waits until the actor has ended.
+    pub(crate) async fn finished(&self) -> Finished {
+        let mut watch = self.finished.subscribe();
+        match watch.wait_for(Option::is_some).await {
+            Ok(finished) => finished.clone().unwrap_or_default(),
+            Err(_) => Finished::default(),
+        }
+    }
+
+    /// Aborts every attempt still running: the supervisor itself is going
+    /// away without having stopped them (its future was dropped).
+    pub(crate) fn abort_all(&self) {
+        for slot in self.slots() {
+            slot.with(|state, _| {
+                if let Some(attempt) = state.attempt.take() {
+                    state.generation += 1;
+                    attempt.task.abort();
+                }
+                if let Some(subtree) = &state.subtree {
+                    subtree.abort_all();
+                }
+            });
+        }
+    }
+
+    pub(crate) fn record_spawn(&self) {
+        self.metrics.spawned_total.fetch_add(1, Ordering::Relaxed);
+        self.metrics.active_services.fetch_add(1, Ordering::Relaxed);
+        self.prometheus.supervisor_spawned_total.inc();
+        self.prometheus.supervisor_active_services.inc();
+    }
+
+    pub(crate) fn record_restart(&self, slot: &Slot) {
+        self.metrics.restarts_total.fetch_add(1, Ordering::Relaxed);
+        slot.with(|state, _| {
+            state
+                .restarts_counter
+                .get_or_insert_with(|| {
+                    self.prometheus
+                        .supervisor_restarts_total
+                        .with_label_values(&[&*slot.path])
+                })
+                .inc();
+        });
+    }
+
+    pub(crate) fn record_circuit_breaker_trip(&self, slot: &Slot) {
+        self.metrics
+            .circuit_breaker_trips
+            .fetch_add(1, Ordering::Relaxed);
+        self.prometheus
+            .supervisor_circuit_breaker_trips
+            .with_label_values(&[&*slot.path])
+            .inc();
+    }
+
+    pub(crate) fn record_termination(&self, slot: &Slot, uptime: Duration) {
+        self.metrics
+            .terminated_total
+            .fetch_add(1, Ordering::Relaxed);
+        // Never below zero, even if counters were reset by hand.
+        let _ =
+            self.metrics
+                .active_services
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_sub(1))
+                });
+        self.prometheus.supervisor_terminated_total.inc();
+        self.prometheus.supervisor_active_services.dec();
+        self.prometheus
+            .supervisor_uptime_seconds
+            .with_label_values(&[&*slot.path])
+            .observe(uptime.as_secs_f64());
+    }
+}

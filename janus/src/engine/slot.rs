@@ -1,0 +1,235 @@
+//! One supervised child: what it is, and its state behind a lock of its own.
+//!
+//! The registry is written only when children are added; every lifecycle
+//! transition locks just the slot of the child it concerns, so children never
+//! contend with each other, and a snapshot reads each slot briefly.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use prometheus::IntCounter;
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::Core;
+use crate::backoff::BackoffState;
+use crate::events::{EventHub, LifecycleEvent};
+use crate::lifecycle::{
+    ServiceLifecycle, ServiceLifecycleSnapshot, ServicePhase, TerminationReason, TransitionError,
+};
+use crate::service::{JanusService, RestartPolicy};
+
+/// An illegal transition is a supervisor bug: tests (debug builds) fail on it
+/// loudly; a release build logs it and keeps supervising.
+pub(crate) fn checked(result: Result<(), TransitionError>) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!(%error, "janus: illegal lifecycle transition");
+            debug_assert!(false, "{error}");
+            false
+        }
+    }
+}
+
+/// Why the supervisor asked a child to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopWhy {
+    /// The supervisor shuts down.
+    Shutdown,
+    /// `stop_child` / `restart_child`.
+    Command,
+    /// A sibling's failure restarts this child with it.
+    Group,
+}
+
+/// The task running (or about to run) one attempt of a child.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    pub(crate) token: CancellationToken,
+    pub(crate) task: AbortHandle,
+}
+
+#[derive(Debug)]
+pub(crate) struct SlotState {
+    pub(crate) lifecycle: ServiceLifecycle,
+    pub(crate) backoff: BackoffState,
+    /// Bumped at each launch and abort; exits of older attempts are ignored.
+    pub(crate) generation: u64,
+    pub(crate) attempt: Option<Attempt>,
+    pub(crate) stop: Option<StopWhy>,
+    /// The running subtree, when this child is a supervisor.
+    pub(crate) subtree: Option<Arc<Core>>,
+    pub(crate) restarts_counter: Option<IntCounter>,
+    /// Aborted tasks, kept to tell whether they really ended.
+    pub(crate) aborted: Option<AbortHandle>,
+}
+
+/// A supervised child.
+pub(crate) struct Slot {
+    pub(crate) path: Arc<str>,
+    pub(crate) service: Arc<dyn JanusService>,
+    pub(crate) policy: RestartPolicy,
+    pub(crate) critical: bool,
+    pub(crate) shutdown_timeout: Duration,
+    events: Arc<EventHub>,
+    state: Mutex<SlotState>,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("path", &self.path)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Applies transitions to a locked slot and publishes them as events.
+pub(crate) struct Transitions<'a> {
+    path: &'a Arc<str>,
+    events: &'a EventHub,
+}
+
+impl Transitions<'_> {
+    /// Applies `change` to `lifecycle`; publishes the event if it happened.
+    pub(crate) fn apply(
+        &self,
+        lifecycle: &mut ServiceLifecycle,
+        reason: Option<&str>,
+        change: impl FnOnce(&mut ServiceLifecycle) -> Result<(), TransitionError>,
+    ) -> bool {
+        let from = lifecycle.phase();
+        if !checked(change(lifecycle)) {
+            return false;
+        }
+        if self.events.is_observed() {
+            let to = lifecycle.phase();
+            let reason = match to {
+                ServicePhase::Terminated => lifecycle.termination_reason().map(ToString::to_string),
+                _ => reason.map(str::to_owned),
+            };
+            self.events.publish(LifecycleEvent {
+                path: self.path.to_string(),
+                from,
+                to,
+                reason,
+            });
+        }
+        true
+    }
+}
+
+pub(crate) struct SlotConfig {
+    pub(crate) name: Arc<str>,
+    pub(crate) path: Arc<str>,
+    pub(crate) service: Arc<dyn JanusService>,
+    pub(crate) policy: RestartPolicy,
+    pub(crate) critical: bool,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) backoff: crate::backoff::BackoffConfig,
+}
+
+impl Slot {
+    pub(crate) fn new(config: SlotConfig, events: Arc<EventHub>) -> Self {
+        let SlotConfig {
+            name,
+            path,
+            service,
+            policy,
+            critical,
+            shutdown_timeout,
+            backoff,
+        } = config;
+        Self {
+            state: Mutex::new(SlotState {
+                lifecycle: ServiceLifecycle::with_shared_name(name),
+                backoff: BackoffState::new(backoff),
+                generation: 0,
+                attempt: None,
+                stop: None,
+                subtree: None,
+                restarts_counter: None,
+                aborted: None,
+            }),
+            path,
+            service,
+            policy,
+            critical,
+            shutdown_timeout,
+            events,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SlotState> {
+        // Nothing panics while holding this lock; were it poisoned anyway,
+        // the state is still a consistent value worth reading.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the locked state, with a way to apply transitions.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut SlotState, &Transitions<'_>) -> R) -> R {
+        let mut state = self.lock();
+        f(
+            &mut state,
+            &Transitions {
+                path: &self.path,
+                events: &self.events,
+            },
+        )
+    }
+
+    pub(crate) fn phase(&self) -> ServicePhase {
+        self.lock().lifecycle.phase()
+    }
+
+    /// This child's snapshot, then its subtree's, depth first.
+    pub(crate) fn collect(&self, out: &mut Vec<ServiceLifecycleSnapshot>) {
+        let subtree = {
+            let state = self.lock();
+            let mut snapshot = ServiceLifecycleSnapshot::from(&state.lifecycle);
+            snapshot.path = self.path.to_string();
+            out.push(snapshot);
+            state.subtree.clone()
+        };
+        if let Some(subtree) = subtree {
+            subtree.collect(out);
+        }
+    }
+
+    /// Marks a live child `Stopping`, for a shutdown that cancels everyone at once.
+    pub(crate) fn mark_stopping(&self) {
+        self.with(|state, tx| {
+            if state.lifecycle.phase().is_alive() {
+                tx.apply(
+                    &mut state.lifecycle,
+                    None,
+                    ServiceLifecycle::transition_to_stopping,
+                );
+            }
+        });
+    }
+
+    /// Terminates the child for `reason`, exactly once: the time it spent
+    /// running if this call did it, `None` if it had already terminated.
+    pub(crate) fn terminate(&self, reason: TerminationReason) -> Option<Duration> {
+        self.with(|state, tx| {
+            let lc = &mut state.lifecycle;
+            if lc.phase().is_terminal() {
+                return None;
+            }
+            let by_shutdown = matches!(
+                reason,
+                TerminationReason::Cancelled
+                    | TerminationReason::Aborted
+                    | TerminationReason::FailedDuringShutdown(_)
+            );
+            if by_shutdown && lc.phase().is_alive() {
+                tx.apply(lc, None, ServiceLifecycle::transition_to_stopping);
+            }
+            tx.apply(lc, None, |lc| lc.transition_to_terminated(reason));
+            state.stop = None;
+            Some(state.lifecycle.cumulative_running_time())
+        })
+    }
+}

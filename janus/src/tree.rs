@@ -1,0 +1,724 @@
+//! Supervision trees with Erlang/OTP semantics.
+//!
+//! A tree is a value: a [`SupervisorSpec`] names a supervisor, its
+//! [`Strategy`], its restart [`Intensity`], how it shuts down, and its
+//! children — services or other specs, to any depth. Build it without a
+//! runtime; [`start`](SupervisorSpec::start) it into a running supervisor and
+//! get a [`SupervisorHandle`], or [`run_until_shutdown`](SupervisorSpec::run_until_shutdown).
+//! A spec is itself a [`JanusService`]: as the child of another supervisor, a
+//! run of it starts its children, and a restart of it restarts them all.
+//!
+//! | strategy | a child to be restarted… |
+//! |---|---|
+//! | `one_for_one` | restarts alone (the default) |
+//! | `one_for_all` | takes all its siblings down; all restart in declaration order |
+//! | `rest_for_one` | takes down the siblings declared after it; they restart in order |
+//!
+//! Siblings are stopped in reverse declaration order (or all at once with
+//! [`ShutdownOrder::Concurrent`]), each within its shutdown timeout and then
+//! aborted; the group starts again after the failed child's backoff.
+//!
+//! **Intensity**: more than `restarts` restarts within `within` and the
+//! supervisor gives up: it stops its children (reverse order) and fails with
+//! [`SupervisorError::IntensityExceeded`]. Under a parent, that failure is
+//! handled by the parent's policy and backoff (the subtree restarts); at the
+//! root, `run_until_shutdown` returns it, so `main` exits non-zero and the
+//! process manager takes over. A **critical** child that terminates for good
+//! after a failure takes its supervisor down the same way.
+//!
+//! ```
+//! use std::time::Duration;
+//! use janus::adapters::service_fn;
+//! use janus::tree::{ChildOptions, Strategy, SupervisorSpec};
+//!
+//! fn idle(name: &str) -> impl janus::supervisor::JanusService {
+//!     service_fn(name, |cancel| async move {
+//!         cancel.cancelled().await;
+//!         Ok(())
+//!     })
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), janus::tree::SupervisorError> {
+//! let tree = SupervisorSpec::new("trading-desk")
+//!     .with_strategy(Strategy::RestForOne)
+//!     .with_intensity(5, Duration::from_secs(60))
+//!     .child(idle("market-data"))
+//!     .child(
+//!         SupervisorSpec::new("risk")
+//!             .with_strategy(Strategy::OneForAll)
+//!             .child(idle("limits"))
+//!             .child(idle("exposure")),
+//!     )
+//!     .child_with(idle("orders"), ChildOptions::new().critical(true));
+//!
+//! let desk = tree.start()?;
+//! tokio::time::sleep(Duration::from_millis(10)).await;
+//! let paths: Vec<String> = desk.snapshots().into_iter().map(|s| s.path).collect();
+//! assert_eq!(
+//!     paths,
+//!     [
+//!         "trading-desk/market-data",
+//!         "trading-desk/risk",
+//!         "trading-desk/risk/limits",
+//!         "trading-desk/risk/exposure",
+//!         "trading-desk/orders",
+//!     ]
+//! );
+//! desk.shutdown();
+//! desk.wait().await?;
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::{BackoffConfig, BackoffConfigError};
+use crate::context;
+use crate::engine::{self, Core, Overrides, Settings};
+use crate::events::{EventHub, EventStream};
+use crate::lifecycle::ServiceLifecycleSnapshot;
+use crate::metrics::JanusMetrics;
+use crate::service::{JanusService, RestartPolicy, async_trait};
+use crate::supervisor::{DrainReport, SpawnError, SupervisorMetrics};
+
+/// Which children restart when one of them must.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    /// Only the child (the default).
+    #[default]
+    OneForOne,
+    /// Every child: siblings are stopped, then all start again in order.
+    OneForAll,
+    /// The child and the siblings declared after it.
+    RestForOne,
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::OneForOne => "one_for_one",
+            Self::OneForAll => "one_for_all",
+            Self::RestForOne => "rest_for_one",
+        })
+    }
+}
+
+/// In which order a supervisor stops its children.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ShutdownOrder {
+    /// One by one, last declared first, each within its own timeout (the
+    /// default for trees).
+    #[default]
+    Reverse,
+    /// All at once, each within its own timeout.
+    Concurrent,
+}
+
+impl std::fmt::Display for ShutdownOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Reverse => "reverse",
+            Self::Concurrent => "concurrent",
+        })
+    }
+}
+
+/// The restart intensity: more than `restarts` within `within` and the
+/// supervisor gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Intensity {
+    /// Restarts tolerated within the window. At least 1.
+    pub restarts: u32,
+    /// The sliding window. Not zero.
+    pub within: Duration,
+}
+
+/// Why a supervisor failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SupervisorError {
+    /// More restarts than the intensity allows.
+    #[error(
+        "supervisor '{supervisor}' gave up: {restarts} restarts within {within:?} (last: '{child}') exceed its intensity"
+    )]
+    IntensityExceeded {
+        /// The supervisor's path.
+        supervisor: String,
+        /// The child whose restart went over the limit.
+        child: String,
+        /// Restarts counted in the window.
+        restarts: u32,
+        /// The window.
+        within: Duration,
+    },
+    /// A critical child terminated for good.
+    #[error("supervisor '{supervisor}' gave up: critical child '{child}' terminated ({reason})")]
+    CriticalChildTerminated {
+        /// The supervisor's path.
+        supervisor: String,
+        /// The child's path.
+        child: String,
+        /// Its termination reason.
+        reason: String,
+    },
+    /// A child could not be added when the tree started.
+    #[error("supervisor '{supervisor}' cannot start: {source}")]
+    Spawn {
+        /// The supervisor's path.
+        supervisor: String,
+        /// Why the child was refused.
+        source: SpawnError,
+    },
+    /// The signal handler could not be installed; the tree was stopped.
+    #[error("cannot install the signal handler ({problem}); the tree was stopped")]
+    Signals {
+        /// The operating system's error.
+        problem: String,
+    },
+    /// The spec itself is inconsistent.
+    #[error("supervisor '{supervisor}' is misconfigured: {problem}")]
+    InvalidSpec {
+        /// The supervisor's path.
+        supervisor: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// Why a command on a running supervisor failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// No child has that name.
+    #[error("no child named '{name}'")]
+    NoSuchChild {
+        /// The name asked for.
+        name: String,
+    },
+    /// The supervisor is shutting down (or has stopped).
+    #[error("the supervisor is shutting down")]
+    ShuttingDown,
+}
+
+/// Settings of one child that override the service's own.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct ChildOptions {
+    overrides: Overrides,
+}
+
+impl ChildOptions {
+    /// No overrides.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Overrides the restart policy.
+    pub fn restart(mut self, policy: RestartPolicy) -> Self {
+        self.overrides.restart = Some(policy);
+        self
+    }
+
+    /// Overrides the shutdown timeout.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.overrides.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// Overrides criticality.
+    pub fn critical(mut self, critical: bool) -> Self {
+        self.overrides.critical = Some(critical);
+        self
+    }
+
+    /// Overrides the backoff.
+    pub fn backoff(mut self, backoff: BackoffConfig) -> Self {
+        self.overrides.backoff = Some(backoff);
+        self
+    }
+}
+
+#[derive(Clone)]
+struct ChildSpec {
+    service: Arc<dyn JanusService>,
+    /// The same child, when it is a supervisor: validated with the tree.
+    tree: Option<Arc<SupervisorSpec>>,
+    options: ChildOptions,
+}
+
+/// A supervisor and its children, as a value.
+///
+/// Defaults: `one_for_one`, intensity 10 restarts within 60 s, children
+/// stopped in reverse order with a 30 s timeout each, [`BackoffConfig::default`]
+/// for children that bring none; as a child itself, `on_failure`.
+#[derive(Clone)]
+#[must_use]
+pub struct SupervisorSpec {
+    name: String,
+    strategy: Strategy,
+    intensity: Option<Intensity>,
+    shutdown_timeout: Duration,
+    order: ShutdownOrder,
+    backoff: BackoffConfig,
+    restart: RestartPolicy,
+    children: Vec<ChildSpec>,
+}
+
+impl std::fmt::Debug for SupervisorSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let children: Vec<&str> = self.children.iter().map(|c| c.service.name()).collect();
+        f.debug_struct("SupervisorSpec")
+            .field("name", &self.name)
+            .field("strategy", &self.strategy)
+            .field("intensity", &self.intensity)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("order", &self.order)
+            .field("children", &children)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SupervisorSpec {
+    /// A supervisor named `name` with the defaults and no children.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            strategy: Strategy::OneForOne,
+            intensity: Some(Intensity {
+                restarts: 10,
+                within: Duration::from_secs(60),
+            }),
+            shutdown_timeout: Duration::from_secs(30),
+            order: ShutdownOrder::Reverse,
+            backoff: BackoffConfig::default(),
+            restart: RestartPolicy::OnFailure,
+            children: Vec::new(),
+        }
+    }
+
+    /// Sets the restart strategy.
+    pub fn with_strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Gives up after more than `restarts` restarts within `within`.
+    pub fn with_intensity(mut self, restarts: u32, within: Duration) -> Self {
+        self.intensity = Some(Intensity { restarts, within });
+        self
+    }
+
+    /// Never gives up, however often children restart.
+    pub fn without_intensity_limit(mut self) -> Self {
+        self.intensity = None;
+        self
+    }
+
+    /// Sets each child's default shutdown timeout and the stop order.
+    pub fn with_shutdown(mut self, timeout: Duration, order: ShutdownOrder) -> Self {
+        self.shutdown_timeout = timeout;
+        self.order = order;
+        self
+    }
+
+    /// Sets the backoff of children that bring none of their own.
+    pub fn with_backoff(mut self, backoff: BackoffConfig) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sets the restart policy of this supervisor as a child of another.
+    pub fn with_restart_policy(mut self, policy: RestartPolicy) -> Self {
+        self.restart = policy;
+        self
+    }
+
+    /// Adds a child (started after those added before it).
+    pub fn child<S: JanusService>(self, service: S) -> Self {
+        self.child_with(service, ChildOptions::new())
+    }
+
+    /// Adds a child with settings that override its own.
+    pub fn child_with<S: JanusService>(mut self, service: S, options: ChildOptions) -> Self {
+        let boxed: Box<dyn std::any::Any> = Box::new(service);
+        let (service, tree): (Arc<dyn JanusService>, _) = match boxed.downcast::<Self>() {
+            Ok(spec) => {
+                let spec: Arc<Self> = Arc::from(spec);
+                (spec.clone(), Some(spec))
+            }
+            Err(other) => match other.downcast::<S>() {
+                Ok(service) => {
+                    let service: Arc<S> = Arc::from(service);
+                    (service, None)
+                }
+                Err(_) => unreachable!("the box holds an S"),
+            },
+        };
+        self.children.push(ChildSpec {
+            service,
+            tree,
+            options,
+        });
+        self
+    }
+
+    /// The supervisor's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Checks the whole tree: intensity, backoffs, unique names at each level.
+    ///
+    /// # Errors
+    ///
+    /// The first problem found, as a [`SupervisorError`] naming the supervisor.
+    pub fn validate(&self) -> Result<(), SupervisorError> {
+        self.validate_at(&self.name)
+    }
+
+    fn validate_at(&self, path: &str) -> Result<(), SupervisorError> {
+        let invalid = |problem: String| SupervisorError::InvalidSpec {
+            supervisor: path.to_owned(),
+            problem,
+        };
+        if let Some(Intensity { restarts, within }) = self.intensity {
+            if restarts == 0 {
+                return Err(invalid("intensity restarts must be at least 1".into()));
+            }
+            if within.is_zero() {
+                return Err(invalid("intensity window must not be zero".into()));
+            }
+        }
+        self.backoff
+            .validate()
+            .map_err(|e: BackoffConfigError| invalid(format!("default backoff: {e}")))?;
+        let mut seen = std::collections::HashSet::new();
+        for child in &self.children {
+            let name = child.service.name();
+            if !seen.insert(name) {
+                return Err(SupervisorError::Spawn {
+                    supervisor: path.to_owned(),
+                    source: SpawnError::DuplicateName { name: name.into() },
+                });
+            }
+            let backoff = child
+                .options
+                .overrides
+                .backoff
+                .clone()
+                .or_else(|| child.service.backoff_config());
+            if let Some(backoff) = backoff {
+                backoff
+                    .validate()
+                    .map_err(|source| SupervisorError::Spawn {
+                        supervisor: path.to_owned(),
+                        source: SpawnError::InvalidBackoff {
+                            service: name.into(),
+                            source,
+                        },
+                    })?;
+            }
+            if let Some(tree) = &child.tree {
+                tree.validate_at(&engine::child_path(path, name))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn settings(&self, path: Arc<str>) -> Settings {
+        Settings {
+            path,
+            strategy: self.strategy,
+            intensity: self.intensity,
+            order: self.order,
+            default_backoff: self.backoff.clone(),
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+
+    fn build(&self, core: &Core) -> Result<(), SupervisorError> {
+        for child in &self.children {
+            core.add(child.service.clone(), child.options.overrides.clone())
+                .map_err(|source| SupervisorError::Spawn {
+                    supervisor: core.settings.path.to_string(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Starts the tree on the current tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`SupervisorError::InvalidSpec`] or [`SupervisorError::Spawn`] when the
+    /// tree is inconsistent (duplicate names, invalid backoff…); nothing is
+    /// started then.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, like `tokio::spawn`.
+    pub fn start(self) -> Result<SupervisorHandle, SupervisorError> {
+        self.start_with_metrics(crate::metrics::metrics().clone())
+    }
+
+    /// [`start`](Self::start), publishing Prometheus series to `metrics`.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_with_metrics(
+        self,
+        metrics: JanusMetrics,
+    ) -> Result<SupervisorHandle, SupervisorError> {
+        self.validate()?;
+        let core = Arc::new(Core::new(
+            self.settings(Arc::from(self.name.as_str())),
+            CancellationToken::new(),
+            metrics,
+            Arc::new(EventHub::default()),
+        ));
+        self.build(&core)?;
+        core.spawn_actor();
+        Ok(SupervisorHandle { core })
+    }
+
+    /// Starts the tree and runs it until SIGTERM or Ctrl-C (a second one
+    /// forces the exit), then stops it in order.
+    ///
+    /// # Errors
+    ///
+    /// Why the tree could not start, or why its root gave up.
+    pub async fn run_until_shutdown(self) -> Result<(), SupervisorError> {
+        let handle = self.start()?;
+        handle.run_until_shutdown().await
+    }
+
+    /// The time this supervisor needs to stop its children: the sum of their
+    /// timeouts in reverse order, the longest when concurrent.
+    fn stop_budget(&self) -> Duration {
+        let timeouts = self.children.iter().map(|c| {
+            c.options
+                .overrides
+                .shutdown_timeout
+                .or_else(|| c.service.shutdown_timeout())
+                .unwrap_or(self.shutdown_timeout)
+        });
+        match self.order {
+            ShutdownOrder::Reverse => timeouts.fold(Duration::ZERO, Duration::saturating_add),
+            ShutdownOrder::Concurrent => timeouts.max().unwrap_or_default(),
+        }
+    }
+}
+
+/// A nested supervisor's core, aborted if the supervisor is dropped before
+/// it stopped its children (its own parent aborted it).
+struct AbortOnDrop(Arc<Core>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if self.0.finished_now().is_none() {
+            self.0.abort_all();
+        }
+    }
+}
+
+#[async_trait]
+impl JanusService for SupervisorSpec {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn restart_policy(&self) -> RestartPolicy {
+        self.restart
+    }
+
+    fn shutdown_timeout(&self) -> Option<Duration> {
+        // Room for every child to stop in turn, plus the abort grace.
+        Some(self.stop_budget().saturating_add(Duration::from_secs(1)))
+    }
+
+    /// Runs the subtree until `cancel`, or until it gives up.
+    async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
+        let parent = context::current();
+        let (path, events, metrics) = match &parent {
+            Some(parent) => (
+                parent.slot.path.clone(),
+                parent.events.clone(),
+                parent.prometheus.clone(),
+            ),
+            None => (
+                Arc::from(self.name.as_str()),
+                Arc::new(EventHub::default()),
+                crate::metrics::metrics().clone(),
+            ),
+        };
+        let core = Arc::new(Core::new(
+            self.settings(path),
+            cancel.child_token(),
+            metrics,
+            events,
+        ));
+        if let Some(parent) = &parent {
+            parent
+                .slot
+                .with(|state, _| state.subtree = Some(core.clone()));
+        }
+        self.build(&core)?;
+        let guard = AbortOnDrop(core.clone());
+        let inbox = core
+            .take_inbox()
+            .ok_or_else(|| anyhow::anyhow!("supervisor already running"))?;
+        let finished = engine::actor::run(core, inbox).await;
+        drop(guard);
+        match finished.error {
+            Some(error) => Err(error.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A cheap, cloneable handle to a running supervisor.
+#[derive(Clone, Debug)]
+pub struct SupervisorHandle {
+    pub(crate) core: Arc<Core>,
+}
+
+impl SupervisorHandle {
+    /// The supervisor's path (its name, at the root).
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.core.settings.path
+    }
+
+    /// Adds a child, started after the others.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] for a duplicate name, an invalid backoff, or a
+    /// supervisor shutting down.
+    pub fn add_child<S: JanusService>(&self, service: S) -> Result<(), SpawnError> {
+        self.add_child_with(service, ChildOptions::new())
+    }
+
+    /// Adds a child with settings that override its own.
+    ///
+    /// # Errors
+    ///
+    /// As [`add_child`](Self::add_child).
+    pub fn add_child_with<S: JanusService>(
+        &self,
+        service: S,
+        options: ChildOptions,
+    ) -> Result<(), SpawnError> {
+        self.core
+            .add(Arc::new(service), options.overrides)
+            .map(drop)
+    }
+
+    /// Stops the child named `name` (within its shutdown timeout, then
+    /// aborted); it stays listed as terminated. Returns once it has stopped.
+    ///
+    /// # Errors
+    ///
+    /// [`ControlError`] if there is no such child or the supervisor is
+    /// shutting down.
+    pub async fn stop_child(&self, name: &str) -> Result<(), ControlError> {
+        let (reply, answer) = oneshot::channel();
+        self.core
+            .send(engine::Message::Stop(name.to_owned(), reply));
+        answer.await.unwrap_or(Err(ControlError::ShuttingDown))
+    }
+
+    /// Stops the child named `name` if it runs, and starts it again (a
+    /// terminated child too). Returns once it has been started again.
+    ///
+    /// # Errors
+    ///
+    /// As [`stop_child`](Self::stop_child).
+    pub async fn restart_child(&self, name: &str) -> Result<(), ControlError> {
+        let (reply, answer) = oneshot::channel();
+        self.core
+            .send(engine::Message::Restart(name.to_owned(), reply));
+        answer.await.unwrap_or(Err(ControlError::ShuttingDown))
+    }
+
+    /// Snapshots of every service of the tree, depth first, each with its path.
+    #[must_use]
+    pub fn snapshots(&self) -> Vec<ServiceLifecycleSnapshot> {
+        self.core.snapshots()
+    }
+
+    /// The snapshot of the service at `path` (e.g. `desk/risk/limits`).
+    #[must_use]
+    pub fn snapshot(&self, path: &str) -> Option<ServiceLifecycleSnapshot> {
+        self.snapshots().into_iter().find(|s| s.path == path)
+    }
+
+    /// A stream of every lifecycle event of the tree from now on.
+    pub fn subscribe(&self) -> EventStream {
+        self.core.events.subscribe()
+    }
+
+    /// The root supervisor's counters.
+    #[must_use]
+    pub fn metrics(&self) -> &Arc<SupervisorMetrics> {
+        &self.core.metrics
+    }
+
+    /// Asks the tree to stop (children in order, within their timeouts).
+    pub fn shutdown(&self) {
+        self.core.request_shutdown();
+    }
+
+    /// Whether the tree is stopping or has stopped.
+    #[must_use]
+    pub fn is_shutting_down(&self) -> bool {
+        self.core.cancel.is_cancelled() || self.core.finished_now().is_some()
+    }
+
+    /// Waits until the tree has stopped: after [`shutdown`](Self::shutdown),
+    /// or when the root gives up.
+    ///
+    /// # Errors
+    ///
+    /// Why the root gave up ([`SupervisorError`]).
+    pub async fn wait(&self) -> Result<DrainReport, SupervisorError> {
+        let started = tokio::time::Instant::now();
+        let finished = crate::supervisor::drain(&self.core).await;
+        let mut report = finished.report;
+        report.elapsed = started.elapsed();
+        match finished.error {
+            Some(error) => Err(error),
+            None => Ok(report),
+        }
+    }
+
+    /// Runs until SIGTERM or Ctrl-C (a second one forces the exit) or until
+    /// the root gives up, then stops the tree in order.
+    ///
+    /// # Errors
+    ///
+    /// Why the root gave up.
+    pub async fn run_until_shutdown(&self) -> Result<(), SupervisorError> {
+        let (finished, signal_error) = crate::supervisor::run_with_signals(
+            &self.core,
+            Some(crate::supervisor::install_signals()),
+        )
+        .await;
+        if let Some(error) = finished.error {
+            return Err(error);
+        }
+        match signal_error {
+            Some(error) => Err(SupervisorError::Signals {
+                problem: error.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
