@@ -690,7 +690,7 @@ impl SupervisorHandle {
     /// Why the root gave up ([`SupervisorError`]).
     pub async fn wait(&self) -> Result<DrainReport, SupervisorError> {
         let started = tokio::time::Instant::now();
-        let finished = crate::supervisor::drain(&self.core).await;
+        let finished = crate::supervisor::settle(&self.core).await;
         let mut report = finished.report;
         report.elapsed = started.elapsed();
         match finished.error {

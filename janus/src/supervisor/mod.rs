@@ -271,6 +271,12 @@ impl std::fmt::Display for DrainReport {
 /// give aborted tasks a moment to unwind and name those that do not.
 pub(crate) async fn drain(core: &Arc<Core>) -> Finished {
     core.request_shutdown();
+    settle(core).await
+}
+
+/// Waits for the supervisor to end (shutdown or giving up), then for its
+/// tasks, naming the aborted ones that do not unwind.
+pub(crate) async fn settle(core: &Arc<Core>) -> Finished {
     core.spawn_actor();
     let mut finished = core.finished().await;
     core.tracker.close();

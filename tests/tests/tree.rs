@@ -1,0 +1,529 @@
+//! Supervision trees on tokio's paused clock: strategies, intensity and
+//! escalation, ordered shutdown, critical children, runtime control, events.
+
+use std::time::Duration;
+
+use janus::events::{EventStream, LifecycleEvent};
+use janus::lifecycle::ServicePhase::{self, BackingOff, Running, Starting, Stopping, Terminated};
+use janus::metrics::JanusMetrics;
+use janus::supervisor::{BackoffConfig, RestartPolicy, SpawnError};
+use janus::testing::{Behavior, TestService};
+use janus::tree::{
+    ChildOptions, ControlError, ShutdownOrder, Strategy, SupervisorError, SupervisorHandle,
+    SupervisorSpec,
+};
+use tokio::time::{Instant, sleep};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// A service that runs until cancelled.
+fn idle(name: &str) -> TestService {
+    TestService::new(name, Behavior::RunUntilCancelled)
+}
+
+/// A service whose first run fails after `after`, then runs until cancelled.
+fn fails_once(name: &str, after: Duration) -> TestService {
+    idle(name).with_script(vec![Behavior::FailAfter(after, "boom".into())])
+}
+
+fn spec(name: &str) -> SupervisorSpec {
+    SupervisorSpec::new(name).with_backoff(BackoffConfig::new(ms(100), secs(1)))
+}
+
+fn start(spec: SupervisorSpec) -> (SupervisorHandle, EventStream) {
+    let handle = spec
+        .start_with_metrics(JanusMetrics::new())
+        .expect("valid tree");
+    let events = handle.subscribe();
+    (handle, events)
+}
+
+fn drain_events(events: &mut EventStream) -> Vec<LifecycleEvent> {
+    std::iter::from_fn(|| events.try_recv()).collect()
+}
+
+/// `(path, from, to)` of each event, for compact assertions.
+fn moves(events: &[LifecycleEvent]) -> Vec<(String, ServicePhase, ServicePhase)> {
+    events
+        .iter()
+        .map(|e| (e.path.clone(), e.from, e.to))
+        .collect()
+}
+
+fn mv(path: &str, from: ServicePhase, to: ServicePhase) -> (String, ServicePhase, ServicePhase) {
+    (path.to_owned(), from, to)
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_for_one_restarts_only_the_failed_child() {
+    let (tree, mut events) = start(
+        spec("sup")
+            .child(idle("a"))
+            .child(fails_once("b", secs(1)))
+            .child(idle("c")),
+    );
+    sleep(ms(10)).await;
+    drain_events(&mut events);
+    sleep(secs(2)).await;
+    assert_eq!(
+        moves(&drain_events(&mut events)),
+        [
+            mv("sup/b", Running, BackingOff),
+            mv("sup/b", BackingOff, Starting),
+            mv("sup/b", Starting, Running),
+        ]
+    );
+    let starts: Vec<u64> = tree.snapshots().iter().map(|s| s.start_count).collect();
+    assert_eq!(starts, [1, 2, 1]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_for_all_stops_siblings_in_reverse_and_starts_all_in_order() {
+    let (tree, mut events) = start(
+        spec("sup")
+            .with_strategy(Strategy::OneForAll)
+            .child(idle("a"))
+            .child(fails_once("b", secs(1)))
+            .child(idle("c"))
+            .child(idle("d")),
+    );
+    sleep(ms(10)).await;
+    drain_events(&mut events);
+    sleep(secs(2)).await;
+    let got = drain_events(&mut events);
+    assert_eq!(
+        moves(&got),
+        [
+            mv("sup/b", Running, BackingOff),
+            // Siblings stop last-declared first...
+            mv("sup/d", Running, BackingOff),
+            mv("sup/c", Running, BackingOff),
+            mv("sup/a", Running, BackingOff),
+            // ...and after b's backoff everyone starts in declaration order.
+            mv("sup/a", BackingOff, Starting),
+            mv("sup/a", Starting, Running),
+            mv("sup/b", BackingOff, Starting),
+            mv("sup/b", Starting, Running),
+            mv("sup/c", BackingOff, Starting),
+            mv("sup/c", Starting, Running),
+            mv("sup/d", BackingOff, Starting),
+            mv("sup/d", Starting, Running),
+        ]
+    );
+    assert_eq!(
+        got[1].reason.as_deref(),
+        Some("stopped to restart with sup/b")
+    );
+    let starts: Vec<u64> = tree.snapshots().iter().map(|s| s.start_count).collect();
+    assert_eq!(starts, [2, 2, 2, 2]);
+    assert_eq!(tree.metrics().snapshot().restarts_total, 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rest_for_one_restarts_the_failed_child_and_those_after_it() {
+    let (tree, mut events) = start(
+        spec("sup")
+            .with_strategy(Strategy::RestForOne)
+            .child(idle("a"))
+            .child(fails_once("b", secs(1)))
+            .child(idle("c"))
+            .child(idle("d")),
+    );
+    sleep(ms(10)).await;
+    drain_events(&mut events);
+    sleep(secs(2)).await;
+    let restarted: Vec<String> = drain_events(&mut events)
+        .into_iter()
+        .filter(|e| e.to == Starting)
+        .map(|e| e.path)
+        .collect();
+    assert_eq!(restarted, ["sup/b", "sup/c", "sup/d"]);
+    let starts: Vec<u64> = tree.snapshots().iter().map(|s| s.start_count).collect();
+    assert_eq!(starts, [1, 2, 2, 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn group_restart_waits_for_a_slow_sibling_then_aborts_it() {
+    let stubborn =
+        TestService::new("stubborn", Behavior::IgnoreCancellation).with_shutdown_timeout(secs(3));
+    let stubborn_probe = stubborn.probe();
+    let (tree, _) = start(
+        spec("sup")
+            .with_strategy(Strategy::OneForAll)
+            .child(stubborn)
+            .child(fails_once("flaky", secs(1))),
+    );
+    sleep(ms(1010)).await;
+    let snap = tree.snapshot("sup/stubborn").expect("listed");
+    assert_eq!(
+        snap.phase, Running,
+        "asked to stop, still running within its timeout"
+    );
+    sleep(secs(3)).await;
+    assert_eq!(stubborn_probe.dropped(), 1, "aborted at its timeout");
+    assert_eq!(
+        stubborn_probe.starts(),
+        1,
+        "not yet restarted: the backoff runs"
+    );
+    sleep(ms(100)).await;
+    assert_eq!(
+        stubborn_probe.starts(),
+        2,
+        "then restarted with its sibling"
+    );
+    let snap = tree.snapshot("sup/flaky").expect("listed");
+    assert_eq!((snap.phase, snap.start_count), (Running, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn reverse_order_shutdown_aborts_the_stubborn_child_at_its_timeout() {
+    let stubborn =
+        TestService::new("b", Behavior::IgnoreCancellation).with_shutdown_timeout(secs(2));
+    let slow = TestService::new("c", Behavior::SlowStop(secs(1)));
+    let (tree, mut events) = start(spec("sup").child(idle("a")).child(stubborn).child(slow));
+    sleep(ms(10)).await;
+    drain_events(&mut events);
+
+    let started = Instant::now();
+    tree.shutdown();
+    let report = tree.wait().await.expect("clean root");
+    assert_eq!(
+        started.elapsed(),
+        secs(3),
+        "c stops in 1 s, b is aborted 2 s later, a stops at once"
+    );
+    assert_eq!(report.aborted, ["sup/b"]);
+    assert_eq!(report.stopped, 2);
+    let terminated: Vec<(String, Option<String>)> = drain_events(&mut events)
+        .into_iter()
+        .filter(|e| e.to == Terminated)
+        .map(|e| (e.path, e.reason))
+        .collect();
+    assert_eq!(
+        terminated,
+        [
+            ("sup/c".to_owned(), Some("cancelled".to_owned())),
+            (
+                "sup/b".to_owned(),
+                Some("aborted after shutdown timeout".to_owned())
+            ),
+            ("sup/a".to_owned(), Some("cancelled".to_owned())),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_shutdown_stops_everyone_at_once() {
+    let (tree, _) = start(
+        spec("sup")
+            .with_shutdown(secs(5), ShutdownOrder::Concurrent)
+            .child(TestService::new("a", Behavior::SlowStop(secs(1))))
+            .child(TestService::new("b", Behavior::SlowStop(secs(2)))),
+    );
+    sleep(ms(10)).await;
+    let started = Instant::now();
+    tree.shutdown();
+    assert!(tree.snapshots().iter().all(|s| s.phase == Stopping));
+    let report = tree.wait().await.expect("clean");
+    assert_eq!(started.elapsed(), secs(2));
+    assert!(report.is_clean());
+}
+
+#[tokio::test(start_paused = true)]
+async fn intensity_escalates_through_two_levels() {
+    let always_failing = || {
+        TestService::new("worker", Behavior::FailAfter(ms(10), "crash".into()))
+            .with_backoff(BackoffConfig::new(ms(10), ms(10)).without_circuit_breaker())
+    };
+    let inner = spec("inner")
+        .with_intensity(2, secs(60))
+        .child(always_failing());
+    let root = spec("root")
+        .with_intensity(1, secs(60))
+        .with_backoff(BackoffConfig::new(ms(100), ms(100)).without_circuit_breaker())
+        .child(idle("bystander"))
+        .child(inner);
+    let (tree, mut events) = start(root);
+
+    let error = tree.wait().await.expect_err("the root gives up");
+    assert_eq!(
+        error,
+        SupervisorError::IntensityExceeded {
+            supervisor: "root".into(),
+            child: "root/inner".into(),
+            restarts: 2,
+            within: secs(60),
+        }
+    );
+    assert!(error.to_string().contains("gave up"), "{error}");
+    let events = drain_events(&mut events);
+    // The inner supervisor gave up twice: each time its worker's third crash
+    // went over its intensity of 2 restarts.
+    let inner_failures: Vec<&LifecycleEvent> = events
+        .iter()
+        .filter(|e| e.path == "root/inner" && e.to == BackingOff)
+        .collect();
+    assert_eq!(
+        inner_failures.len(),
+        1,
+        "restarted once by root, then root gave up"
+    );
+    assert!(
+        inner_failures[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("supervisor 'root/inner' gave up")),
+        "{:?}",
+        inner_failures[0].reason
+    );
+    let worker_starts = events
+        .iter()
+        .filter(|e| e.path == "root/inner/worker" && e.to == Running)
+        .count();
+    assert_eq!(
+        worker_starts, 6,
+        "3 runs per incarnation of inner, 2 incarnations"
+    );
+    assert!(tree.snapshots().iter().all(|s| s.phase == Terminated));
+    let bystander = tree.snapshot("root/bystander").expect("listed");
+    assert_eq!(bystander.termination_reason.as_deref(), Some("cancelled"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn critical_child_that_terminates_takes_the_supervisor_down() {
+    let (tree, _) = start(
+        spec("sup").child(idle("helper")).child_with(
+            TestService::new("ledger", Behavior::FailAfter(secs(1), "disk full".into())),
+            ChildOptions::new()
+                .critical(true)
+                .restart(RestartPolicy::Never),
+        ),
+    );
+    let error = tree.wait().await.expect_err("critical child failed");
+    assert_eq!(
+        error,
+        SupervisorError::CriticalChildTerminated {
+            supervisor: "sup".into(),
+            child: "sup/ledger".into(),
+            reason: "unrecoverable: disk full".into(),
+        }
+    );
+    let helper = tree.snapshot("sup/helper").expect("listed");
+    assert_eq!(helper.termination_reason.as_deref(), Some("cancelled"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_critical_child_may_terminate() {
+    let (tree, _) = start(spec("sup").child(idle("helper")).child_with(
+        TestService::new("batch", Behavior::Fail("bad input".into())),
+        ChildOptions::new().restart(RestartPolicy::Never),
+    ));
+    sleep(secs(1)).await;
+    assert!(!tree.is_shutting_down());
+    assert_eq!(tree.snapshot("sup/helper").map(|s| s.phase), Some(Running));
+}
+
+#[tokio::test(start_paused = true)]
+async fn children_are_added_stopped_and_restarted_at_run_time() {
+    let (tree, mut events) = start(spec("sup").child(idle("a")));
+    let (late, late_probe) = TestService::failing("late", 0);
+    tree.add_child(late).expect("added");
+    assert_eq!(
+        tree.add_child(idle("a")),
+        Err(SpawnError::DuplicateName { name: "a".into() })
+    );
+    sleep(ms(10)).await;
+    assert_eq!(late_probe.starts(), 1);
+
+    tree.stop_child("a").await.expect("stopped");
+    let a = tree.snapshot("sup/a").expect("still listed");
+    assert_eq!(a.termination_reason.as_deref(), Some("cancelled"));
+
+    tree.restart_child("a").await.expect("revived");
+    tree.restart_child("late").await.expect("restarted");
+    sleep(ms(10)).await;
+    let a = tree.snapshot("sup/a").expect("listed");
+    assert_eq!((a.phase, a.start_count), (Running, 2));
+    assert_eq!(late_probe.starts(), 2);
+    assert_eq!(late_probe.cancellations_seen(), 1);
+    assert_eq!(
+        tree.stop_child("ghost").await,
+        Err(ControlError::NoSuchChild {
+            name: "ghost".into()
+        })
+    );
+    let a_moves: Vec<_> = moves(&drain_events(&mut events))
+        .into_iter()
+        .filter(|(path, _, _)| path == "sup/a")
+        .collect();
+    assert_eq!(
+        a_moves,
+        [
+            mv("sup/a", Starting, Running),
+            mv("sup/a", Running, Stopping),
+            mv("sup/a", Stopping, Terminated),
+            mv("sup/a", Terminated, Starting),
+            mv("sup/a", Starting, Running),
+        ]
+    );
+    tree.shutdown();
+    let report = tree.wait().await.expect("clean");
+    assert!(report.is_clean());
+    assert_eq!(tree.stop_child("a").await, Err(ControlError::ShuttingDown));
+    let m = tree.metrics().snapshot();
+    assert_eq!(m.spawned_total, m.terminated_total);
+    assert_eq!(m.active_services, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn events_of_a_service_form_its_lifecycle_in_order() {
+    let (tree, mut events) = start(spec("sup").child(fails_once("svc", secs(1))));
+    sleep(secs(2)).await;
+    tree.shutdown();
+    tree.wait().await.expect("clean");
+    let got = drain_events(&mut events);
+    assert_eq!(
+        moves(&got),
+        [
+            mv("sup/svc", Starting, Running),
+            mv("sup/svc", Running, BackingOff),
+            mv("sup/svc", BackingOff, Starting),
+            mv("sup/svc", Starting, Running),
+            mv("sup/svc", Running, Stopping),
+            mv("sup/svc", Stopping, Terminated),
+        ]
+    );
+    assert_eq!(got[1].reason.as_deref(), Some("boom"));
+    assert_eq!(got[5].reason.as_deref(), Some("cancelled"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_trees_are_typed_errors_from_start() {
+    let duplicate = spec("sup")
+        .child(idle("x"))
+        .child(spec("inner").child(idle("y")).child(idle("y")));
+    assert_eq!(
+        duplicate.start().map(drop),
+        Err(SupervisorError::Spawn {
+            supervisor: "sup/inner".into(),
+            source: SpawnError::DuplicateName { name: "y".into() },
+        })
+    );
+    let zero = spec("sup").with_intensity(0, secs(1)).child(idle("x"));
+    assert!(matches!(
+        zero.start(),
+        Err(SupervisorError::InvalidSpec { .. })
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshots_and_metrics_cover_every_level() {
+    let metrics = JanusMetrics::new();
+    let tree = spec("desk")
+        .child(idle("feed"))
+        .child(spec("risk").child(spec("limits").child(fails_once("checker", ms(10)))))
+        .start_with_metrics(metrics.clone())
+        .expect("valid");
+    sleep(secs(1)).await;
+    let paths: Vec<String> = tree.snapshots().into_iter().map(|s| s.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "desk/feed",
+            "desk/risk",
+            "desk/risk/limits",
+            "desk/risk/limits/checker"
+        ]
+    );
+    assert_eq!(metrics.supervisor_active_services.get(), 4);
+    assert!(
+        metrics
+            .encode()
+            .contains(r#"janus_supervisor_restarts_total{service="desk/risk/limits/checker"} 1"#)
+    );
+    tree.shutdown();
+    tree.wait().await.expect("clean");
+    assert_eq!(metrics.supervisor_active_services.get(), 0);
+}
+
+/// The OTP textbook case: a database connection and the workers that use
+/// it, under `rest_for_one`, inside an application supervisor. A worker crash
+/// restarts the worker and those declared after it, never the connection; a
+/// connection crash restarts everything after it too; a connection that keeps
+/// crashing exhausts the pool's intensity, the pool gives up, and the
+/// application restarts the whole pool, which then recovers.
+#[tokio::test(start_paused = true)]
+async fn otp_connection_and_workers_scenario() {
+    let crash = |after: u64| Behavior::FailAfter(secs(after), "connection reset".into());
+    // Crashes at t = 10 s, then twice more one second into each run; the
+    // pool's fourth restart in a minute is one too many. In the pool's next
+    // incarnation it crashes once more, then holds.
+    let db = idle("db").with_script(vec![crash(10), crash(1), crash(1), crash(1)]);
+    let db_probe = db.probe();
+    let worker = fails_once("worker", secs(5));
+    let worker_probe = worker.probe();
+    let pool = spec("pool")
+        .with_strategy(Strategy::RestForOne)
+        .with_intensity(3, secs(60))
+        .child(db)
+        .child(worker)
+        .child(idle("reporter"));
+    let (app, mut events) = start(spec("app").with_intensity(2, secs(60)).child(pool));
+
+    // t = 5 s: the worker crashes: it and the reporter restart, not the db.
+    sleep(secs(6)).await;
+    assert_eq!(db_probe.starts(), 1);
+    assert_eq!(worker_probe.starts(), 2);
+    assert_eq!(
+        app.snapshot("app/pool/reporter").map(|s| s.start_count),
+        Some(2)
+    );
+
+    sleep(secs(30)).await;
+    let pool_failures: Vec<LifecycleEvent> = drain_events(&mut events)
+        .into_iter()
+        .filter(|e| e.path == "app/pool" && e.to == BackingOff)
+        .collect();
+    assert_eq!(pool_failures.len(), 1, "the pool gave up once");
+    assert!(
+        pool_failures[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("supervisor 'app/pool' gave up: 4 restarts")),
+        "{:?}",
+        pool_failures[0].reason
+    );
+    assert_eq!(
+        db_probe.starts(),
+        5,
+        "3 runs, then 2 in the pool's second incarnation"
+    );
+    assert!(
+        !app.is_shutting_down(),
+        "the application absorbed the pool's failure"
+    );
+    let phases: Vec<(String, ServicePhase, u64)> = app
+        .snapshots()
+        .into_iter()
+        .map(|s| (s.path, s.phase, s.start_count))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("app/pool".to_owned(), Running, 2),
+            ("app/pool/db".to_owned(), Running, 2),
+            ("app/pool/worker".to_owned(), Running, 2),
+            ("app/pool/reporter".to_owned(), Running, 2),
+        ]
+    );
+    app.shutdown();
+    app.wait().await.expect("clean");
+    assert!(app.snapshots().iter().all(|s| s.phase == Terminated));
+}
