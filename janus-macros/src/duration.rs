@@ -5,6 +5,8 @@ use std::time::Duration;
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote_spanned};
 
+use crate::errors::Errors;
+
 /// A duration written in the user's code, with where it was written.
 #[derive(Clone, Copy)]
 pub(crate) struct DurationLit {
@@ -49,5 +51,41 @@ impl ToTokens for DurationLit {
         let secs = self.value.as_secs();
         let nanos = self.value.subsec_nanos();
         tokens.extend(quote_spanned!(self.span=> ::core::time::Duration::new(#secs, #nanos)));
+    }
+}
+
+/// `BackoffConfig::default()`'s bounds, for checking a half-given backoff.
+pub(crate) const DEFAULT_BASE: Duration = Duration::from_millis(100);
+pub(crate) const DEFAULT_MAX: Duration = Duration::from_secs(60);
+
+/// Checks a backoff's bounds as `BackoffConfig::validate` will, at compile
+/// time; the error points at the bound to change.
+pub(crate) fn check_backoff(
+    base: Option<DurationLit>,
+    max: Option<DurationLit>,
+    errors: &mut Errors,
+) {
+    let base_value = base.map_or(DEFAULT_BASE, |d| d.value);
+    let max_value = max.map_or(DEFAULT_MAX, |d| d.value);
+    let culprit = base.or(max).map_or_else(Span::call_site, |d| d.span);
+    if base_value > max_value {
+        let which = if max.is_some() {
+            "max"
+        } else {
+            "the default max"
+        };
+        errors.at_span(
+            culprit,
+            format_args!(
+                "backoff base ({}) exceeds {which} ({}); make base <= max",
+                humantime::format_duration(base_value),
+                humantime::format_duration(max_value),
+            ),
+        );
+    } else if base_value.is_zero() && !max_value.is_zero() {
+        errors.at_span(
+            culprit,
+            "backoff base is zero but max is not: the delay would never grow; use a non-zero base, or a zero max to restart at once",
+        );
     }
 }

@@ -9,6 +9,7 @@ mod duration;
 mod errors;
 mod names;
 mod service;
+mod supervisor;
 
 use proc_macro::TokenStream;
 
@@ -16,6 +17,12 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn service(args: TokenStream, input: TokenStream) -> TokenStream {
     debug_print("service", service::expand(args.into(), input.into())).into()
+}
+
+/// Declares a supervision tree; documented on its re-export, `janus::supervisor!`.
+#[proc_macro]
+pub fn supervisor(input: TokenStream) -> TokenStream {
+    debug_print("supervisor", supervisor::expand(input.into())).into()
 }
 
 fn debug_print(which: &str, output: proc_macro2::TokenStream) -> proc_macro2::TokenStream {

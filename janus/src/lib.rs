@@ -97,10 +97,14 @@ pub use anyhow::Result;
 #[doc = include_str!("../docs/service.md")]
 pub use janus_macros::service;
 
+#[doc = include_str!("../docs/supervisor.md")]
+pub use janus_macros::supervisor;
+
 /// What a service author needs in scope.
 pub mod prelude {
     pub use crate::service::{JanusService, RestartPolicy};
-    pub use janus_macros::service;
+    pub use crate::tree::SupervisorSpec;
+    pub use janus_macros::{service, supervisor};
     pub use tokio_util::sync::CancellationToken;
 }
 
@@ -110,6 +114,7 @@ pub mod __private {
     pub use crate::backoff::BackoffConfig;
     pub use crate::macro_support::{IntoServiceResult, ServiceDefinition, drive, step_loop};
     pub use crate::service::{JanusService, RestartPolicy};
+    pub use crate::tree::{ChildOptions, ShutdownOrder, Strategy, SupervisorSpec};
     pub use anyhow;
     pub use async_trait::async_trait;
     pub use tokio;

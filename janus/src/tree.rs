@@ -325,6 +325,18 @@ impl SupervisorSpec {
         self
     }
 
+    /// Sets each child's default shutdown timeout.
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Sets the order children stop in.
+    pub fn with_shutdown_order(mut self, order: ShutdownOrder) -> Self {
+        self.order = order;
+        self
+    }
+
     /// Sets the backoff of children that bring none of their own.
     pub fn with_backoff(mut self, backoff: BackoffConfig) -> Self {
         self.backoff = backoff;

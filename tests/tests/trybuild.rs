@@ -21,3 +21,14 @@ fn service_macro() {
     t.pass(cases("service/pass/*.rs"));
     t.compile_fail(cases("service/fail/*.rs"));
 }
+
+#[rustversion::attr(
+    not(stable(1.95)),
+    ignore = "trybuild snapshots are recorded with rustc 1.95"
+)]
+#[test]
+fn supervisor_macro() {
+    let t = trybuild::TestCases::new();
+    t.pass(cases("supervisor/pass/*.rs"));
+    t.compile_fail(cases("supervisor/fail/*.rs"));
+}

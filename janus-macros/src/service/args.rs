@@ -2,13 +2,11 @@
 //! parsed into [`ServiceArgs`], one setter per key that rejects duplicates,
 //! then checked against each other.
 
-use std::time::Duration;
-
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::punctuated::Punctuated;
 use syn::{Expr, Lit, Meta, Token};
 
-use crate::duration::DurationLit;
+use crate::duration::{DurationLit, check_backoff};
 use crate::errors::{Errors, set_once};
 
 /// What the attribute is on; decides which keys are allowed.
@@ -61,10 +59,6 @@ pub(crate) struct ServiceArgs {
     pub(crate) critical: Option<bool>,
     pub(crate) every: Option<DurationLit>,
 }
-
-/// `BackoffConfig::default()`'s bounds, for checking a half-given `backoff(…)`.
-const DEFAULT_BASE: Duration = Duration::from_millis(100);
-const DEFAULT_MAX: Duration = Duration::from_secs(60);
 
 impl ServiceArgs {
     /// Parses and checks `args`, recording every problem in `errors`.
@@ -181,36 +175,7 @@ impl ServiceArgs {
     }
 
     fn validate(&self, errors: &mut Errors) {
-        let base = self.base.map_or(DEFAULT_BASE, |d| d.value);
-        let max = self.max.map_or(DEFAULT_MAX, |d| d.value);
-        if base > max {
-            let culprit = self
-                .base
-                .or(self.max)
-                .map_or_else(Span::call_site, |d| d.span);
-            let which = if self.max.is_some() {
-                "max"
-            } else {
-                "the default max"
-            };
-            errors.at_span(
-                culprit,
-                format_args!(
-                    "backoff base ({}) exceeds {which} ({}); make base <= max",
-                    humantime::format_duration(base),
-                    humantime::format_duration(max),
-                ),
-            );
-        } else if base.is_zero() && !max.is_zero() {
-            let culprit = self
-                .base
-                .or(self.max)
-                .map_or_else(Span::call_site, |d| d.span);
-            errors.at_span(
-                culprit,
-                "backoff base is zero but max is not: the delay would never grow; use a non-zero base, or max = \"0s\" to restart at once",
-            );
-        }
+        check_backoff(self.base, self.max, errors);
         if let Some(every) = self.every
             && every.value.is_zero()
         {

@@ -2,13 +2,11 @@
 //! arguments. Cannot fail: invalid parts were dropped (and reported) while
 //! parsing, and fall back to defaults here.
 
-use std::time::Duration;
-
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 
 use super::args::{Breaker, NameArg, Policy, ServiceArgs};
-use crate::duration::DurationLit;
+use crate::duration::{DEFAULT_BASE, DEFAULT_MAX, DurationLit};
 
 /// The bodies of the five configuration methods, as expressions over `self`.
 pub(super) struct ConfigExprs {
@@ -111,8 +109,8 @@ impl ConfigExprs {
                 value,
                 span: Span::call_site(),
             };
-            let base = args.base.unwrap_or(fallback(Duration::from_millis(100)));
-            let max = args.max.unwrap_or(fallback(Duration::from_secs(60)));
+            let base = args.base.unwrap_or(fallback(DEFAULT_BASE));
+            let max = args.max.unwrap_or(fallback(DEFAULT_MAX));
             let breaker = match &args.breaker {
                 None => quote!(),
                 Some(Breaker::Off) => quote!(.without_circuit_breaker()),

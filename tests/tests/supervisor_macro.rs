@@ -1,0 +1,116 @@
+//! `janus::supervisor!` builds the tree it declares.
+
+use std::time::Duration;
+
+use janus::lifecycle::ServicePhase;
+use janus::metrics::JanusMetrics;
+use janus::prelude::*;
+use janus::testing::{Behavior, TestService};
+
+#[janus::service(name = exchange)]
+struct MarketDataFeed {
+    exchange: String,
+}
+
+impl MarketDataFeed {
+    fn new(exchange: &str) -> Self {
+        Self {
+            exchange: exchange.to_owned(),
+        }
+    }
+}
+
+#[janus::service]
+impl MarketDataFeed {
+    #[step(every = "100ms")]
+    async fn poll(&self) -> janus::Result<()> {
+        Ok(())
+    }
+}
+
+#[janus::service(restart = "never")]
+async fn heartbeat(cancel: CancellationToken) -> janus::Result<()> {
+    cancel.cancelled().await;
+    Ok(())
+}
+
+#[janus::service]
+#[derive(Default)]
+struct RiskEngine;
+
+#[janus::service]
+impl RiskEngine {
+    #[run]
+    async fn run_risk(&self, cancel: CancellationToken) -> janus::Result<()> {
+        cancel.cancelled().await;
+        Ok(())
+    }
+}
+
+fn desk() -> SupervisorSpec {
+    janus::supervisor! {
+        name: "trading-desk",
+        strategy: rest_for_one,
+        intensity: { restarts: 5, within: "60s" },
+        shutdown: { timeout: "30s", order: reverse },
+        backoff: { base: "50ms", max: "5s" },
+        children: [
+            MarketDataFeed::new("binance"),
+            heartbeat() => { restart: always, shutdown_timeout: "2s", critical: true },
+            janus::supervisor! {
+                name: "risk",
+                strategy: one_for_all,
+                children: [RiskEngine, TestService::new("limits", Behavior::RunUntilCancelled)],
+            },
+        ],
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_declared_tree_runs() {
+    let tree = desk();
+    assert_eq!(tree.name(), "trading-desk");
+    let handle = tree
+        .start_with_metrics(JanusMetrics::new())
+        .expect("valid tree");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let snapshots = handle.snapshots();
+    let paths: Vec<&str> = snapshots.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "trading-desk/binance",
+            "trading-desk/heartbeat",
+            "trading-desk/risk",
+            "trading-desk/risk/risk-engine",
+            "trading-desk/risk/limits",
+        ]
+    );
+    assert!(snapshots.iter().all(|s| s.phase == ServicePhase::Running));
+    handle.shutdown();
+    handle.wait().await.expect("clean");
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_child_settings_override_the_service() {
+    // `heartbeat` says `never`; the tree says `always` and critical: it is
+    // restarted after a clean exit rather than left terminated.
+    let handle = janus::supervisor! {
+        name: "overrides",
+        backoff: { base: "1s", max: "1s" },
+        children: [
+            TestService::new("quitter", Behavior::Complete)
+                .with_restart_policy(RestartPolicy::Never) => { restart: always, backoff: { base: "2s", max: "2s" } },
+        ],
+    }
+    .start_with_metrics(JanusMetrics::new())
+    .expect("valid");
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let quitter = handle.snapshot("overrides/quitter").expect("listed");
+    assert_eq!(
+        quitter.start_count, 3,
+        "runs at 0, 2 and 4 s: the child's backoff, not the tree's"
+    );
+    handle.shutdown();
+    handle.wait().await.expect("clean");
+}

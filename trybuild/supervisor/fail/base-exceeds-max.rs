@@ -1,0 +1,15 @@
+use janus::prelude::*;
+
+#[janus::service(restart = "always")]
+async fn feed(cancel: CancellationToken) -> janus::Result<()> {
+    cancel.cancelled().await;
+    Ok(())
+}
+
+fn main() {
+    let _tree = janus::supervisor! {
+        name: "desk",
+        backoff: { base: "1m", max: "1s" },
+        children: [feed()],
+    };
+}

@@ -1,0 +1,16 @@
+use janus::prelude::*;
+
+#[janus::service(restart = "always")]
+async fn feed(cancel: CancellationToken) -> janus::Result<()> {
+    cancel.cancelled().await;
+    Ok(())
+}
+
+struct NotAService;
+
+fn main() {
+    let _tree = janus::supervisor! {
+        name: "desk",
+        children: [feed(), NotAService],
+    };
+}
