@@ -527,3 +527,45 @@ async fn otp_connection_and_workers_scenario() {
     app.wait().await.expect("clean");
     assert!(app.snapshots().iter().all(|s| s.phase == Terminated));
 }
+
+#[tokio::test(start_paused = true)]
+async fn root_run_until_shutdown_returns_the_root_failure() {
+    let tree = spec("root").child_with(
+        TestService::new("ledger", Behavior::Fail("corrupt".into())),
+        ChildOptions::new()
+            .critical(true)
+            .restart(RestartPolicy::Never),
+    );
+    let error = tree.run_until_shutdown().await.expect_err("root gave up");
+    assert!(
+        matches!(error, SupervisorError::CriticalChildTerminated { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn aborting_a_subtree_aborts_its_children() {
+    let stubborn =
+        TestService::new("stubborn", Behavior::IgnoreCancellation).with_shutdown_timeout(secs(10));
+    let probe = stubborn.probe();
+    let (tree, _) = start(spec("root").child_with(
+        spec("inner").child(stubborn),
+        ChildOptions::new().shutdown_timeout(secs(1)),
+    ));
+    sleep(ms(10)).await;
+    let started = Instant::now();
+    tree.shutdown();
+    let report = tree.wait().await.expect("clean root");
+    assert_eq!(
+        started.elapsed(),
+        secs(1),
+        "the parent's timeout for the subtree wins"
+    );
+    assert_eq!(report.aborted, ["root/inner"]);
+    assert_eq!(
+        probe.dropped(),
+        1,
+        "the grandchild was aborted with its supervisor"
+    );
+    assert_eq!(probe.running(), 0);
+}
