@@ -363,8 +363,47 @@ fn jittered(low: Duration, high: Duration) -> Duration {
         return high;
     }
     let span = u64::try_from((high - low).as_nanos()).unwrap_or(u64::MAX);
-    low + Duration::from_nanos(rand::random_range(0..=span))
+    low + Duration::from_nanos(seeded::draw(span).unwrap_or_else(|| rand::random_range(0..=span)))
 }
+
+/// A per-thread seed for the jitter, so that a test on a current-thread
+/// runtime replays exactly (`janus::testing::seed_jitter`).
+mod seeded {
+    #[cfg(any(test, feature = "testing"))]
+    mod imp {
+        use std::cell::RefCell;
+
+        use rand::{RngExt as _, SeedableRng as _};
+
+        thread_local! {
+            static RNG: RefCell<Option<rand::rngs::StdRng>> = const { RefCell::new(None) };
+        }
+
+        pub(crate) fn seed(seed: u64) {
+            RNG.with(|rng| *rng.borrow_mut() = Some(rand::rngs::StdRng::seed_from_u64(seed)));
+        }
+
+        pub(crate) fn draw(span: u64) -> Option<u64> {
+            RNG.with(|rng| {
+                rng.borrow_mut()
+                    .as_mut()
+                    .map(|rng| rng.random_range(0..=span))
+            })
+        }
+    }
+
+    #[cfg(not(any(test, feature = "testing")))]
+    mod imp {
+        pub(crate) fn draw(_span: u64) -> Option<u64> {
+            None
+        }
+    }
+
+    pub(crate) use imp::*;
+}
+
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use seeded::seed as seed_jitter;
 
 #[cfg(test)]
 mod tests {
@@ -570,6 +609,42 @@ mod tests {
                     if expect_open {
                         break;
                     }
+                }
+                Ok(())
+            })?;
+        }
+    }
+
+    proptest! {
+        /// Whatever the history, a run at least as long as the cooldown
+        /// brings the next delay back to exactly `base`; a shorter one does not
+        /// reset anything.
+        #[test]
+        fn cooldown_resets_to_base(
+            failures in 1u32..40,
+            cooldown_ms in 1u64..10_000,
+            ran_ms in 0u64..20_000,
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let config = BackoffConfig::new(ms(100), ms(100_000))
+                    .without_circuit_breaker()
+                    .with_cooldown(ms(cooldown_ms));
+                let mut state = BackoffState::new(config);
+                for _ in 0..failures {
+                    let _ = state.next_backoff();
+                }
+                state.record_start();
+                tokio::time::advance(ms(ran_ms)).await;
+                let reset = state.maybe_reset_on_cooldown();
+                prop_assert_eq!(reset, ran_ms >= cooldown_ms);
+                prop_assert_eq!(state.attempt(), if reset { 0 } else { failures });
+                if reset {
+                    prop_assert_eq!(state.next_backoff(), BackoffAction::Retry(ms(100)));
                 }
                 Ok(())
             })?;

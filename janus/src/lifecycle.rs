@@ -520,4 +520,82 @@ mod tests {
         assert_eq!(snap.last_error.as_deref(), Some("boom"));
         assert_eq!(snap.time_in_phase_ms, 3000);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone, Copy)]
+        enum Op {
+            Run,
+            BackOff,
+            Restart,
+            Stop,
+            Terminate,
+            Fail,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                Just(Op::Run),
+                Just(Op::BackOff),
+                Just(Op::Restart),
+                Just(Op::Stop),
+                Just(Op::Terminate),
+                Just(Op::Fail),
+            ]
+        }
+
+        fn apply(lc: &mut ServiceLifecycle, op: Op) -> Option<Result<(), TransitionError>> {
+            Some(match op {
+                Op::Run => lc.transition_to_running(),
+                Op::BackOff => lc.transition_to_backing_off("x", Duration::from_millis(1)),
+                Op::Restart => lc.transition_to_restarting(),
+                Op::Stop => lc.transition_to_stopping(),
+                Op::Terminate => lc.transition_to_terminated(TerminationReason::Completed),
+                Op::Fail => {
+                    lc.record_failure("x");
+                    return None;
+                }
+            })
+        }
+
+        proptest! {
+            /// Random sequences never reach an illegal state: a refused
+            /// transition changes nothing, an accepted one follows the
+            /// table; counters follow the accepted transitions; and a
+            /// shutdown from wherever the service is ends in `Terminated`.
+            #[test]
+            fn random_sequences_stay_legal_and_shut_down(ops in proptest::collection::vec(op(), 0..64)) {
+                let mut lc = ServiceLifecycle::new("svc");
+                let (mut runs, mut failures) = (0, 0);
+                for op in ops {
+                    let before = (lc.phase(), lc.start_count(), lc.termination_reason().cloned());
+                    match apply(&mut lc, op) {
+                        None => failures += 1,
+                        Some(Ok(())) => {
+                            prop_assert!(before.0.can_transition_to(lc.phase()), "{:?} -> {:?}", before.0, lc.phase());
+                            if matches!(op, Op::Run) {
+                                runs += 1;
+                            }
+                        }
+                        Some(Err(error)) => {
+                            prop_assert_eq!(error.from, before.0);
+                            prop_assert_eq!((lc.phase(), lc.start_count(), lc.termination_reason().cloned()), before);
+                        }
+                    }
+                    prop_assert_eq!(lc.start_count(), runs);
+                    prop_assert_eq!(lc.total_failures(), failures);
+                    prop_assert_eq!(lc.phase().is_terminal(), lc.termination_reason().is_some());
+                }
+                if lc.phase().is_alive() {
+                    prop_assert!(lc.transition_to_stopping().is_ok());
+                }
+                if !lc.phase().is_terminal() {
+                    prop_assert!(lc.transition_to_terminated(TerminationReason::Cancelled).is_ok());
+                }
+                prop_assert_eq!(lc.phase(), ServicePhase::Terminated);
+            }
+        }
+    }
 }
