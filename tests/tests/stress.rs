@@ -48,7 +48,11 @@ async fn concurrently(
         let (stop, calls) = (stop.clone(), calls.clone());
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                assert!(metrics.encode().contains("janus_supervisor_active_services"));
+                assert!(
+                    metrics
+                        .encode()
+                        .contains("janus_supervisor_active_services")
+                );
                 calls.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
