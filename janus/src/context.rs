@@ -30,6 +30,41 @@ pub(crate) fn current() -> Option<ServiceContext> {
     CONTEXT.try_with(Clone::clone).ok()
 }
 
+/// Marks the current service ready: it now counts for `/readyz` and
+/// systemd's `READY=1`. For services whose
+/// [`reports_readiness`](crate::service::JanusService::reports_readiness) is
+/// `true`; others are ready whenever they run. Does nothing outside a
+/// supervised service.
+///
+/// ```
+/// janus::context::mark_ready(); // outside a service: nothing happens
+/// ```
+pub fn mark_ready() {
+    set_ready(true);
+}
+
+/// Marks the current service not ready (it lost its upstream, say), until
+/// [`mark_ready`] again.
+pub fn mark_not_ready() {
+    set_ready(false);
+}
+
+fn set_ready(ready: bool) {
+    let _ = CONTEXT.try_with(|c| c.slot.with(|state, _| state.ready = ready));
+}
+
+/// Tells the supervisor the current service is alive. A service with a
+/// [`heartbeat_timeout`](crate::service::JanusService::heartbeat_timeout)
+/// that goes longer than that without one fails. Each completed `#[step]`
+/// of a `#[janus::service]` is a heartbeat. Does nothing outside a
+/// supervised service.
+pub fn heartbeat() {
+    let _ = CONTEXT.try_with(|c| {
+        c.slot
+            .with(|state, _| state.last_heartbeat = tokio::time::Instant::now());
+    });
+}
+
 /// The tree path of the supervised service running on this task (e.g.
 /// `trading-desk/risk/limits`), or `None` outside a supervised service.
 ///

@@ -391,6 +391,12 @@ pub struct ServiceLifecycleSnapshot {
     pub backoff_delay_ms: Option<u64>,
     /// Milliseconds spent in the current phase.
     pub time_in_phase_ms: u64,
+    /// Running, and ready (see [`JanusService::reports_readiness`](crate::service::JanusService::reports_readiness)).
+    #[serde(default)]
+    pub ready: bool,
+    /// Critical to its supervisor.
+    #[serde(default)]
+    pub critical: bool,
     /// Seconds spent running, over every run.
     pub cumulative_running_secs: f64,
 }
@@ -412,6 +418,8 @@ impl From<&ServiceLifecycle> for ServiceLifecycleSnapshot {
             termination_reason: lc.termination_reason.as_ref().map(ToString::to_string),
             backoff_delay_ms: lc.backoff_delay.map(millis),
             time_in_phase_ms: millis(lc.time_in_phase()),
+            ready: lc.phase == ServicePhase::Running,
+            critical: false,
             cumulative_running_secs: lc.cumulative_running_time().as_secs_f64(),
         }
     }

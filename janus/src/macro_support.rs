@@ -30,6 +30,8 @@ pub trait ServiceDefinition {
     fn __janus_shutdown_timeout(&self) -> Option<Duration>;
     /// Whether it is critical.
     fn __janus_critical(&self) -> bool;
+    /// Its heartbeat deadline, if configured.
+    fn __janus_heartbeat_timeout(&self) -> Option<Duration>;
 }
 
 /// The results a service method may return: `()` or `Result<(), E>` with
@@ -83,6 +85,7 @@ where
             () = cancel.cancelled() => return Ok(()),
             started = on_start => started.into_service_result()?,
         }
+        crate::context::mark_ready();
         tokio::select! {
             biased;
             () = cancel.cancelled() => Ok(()),
@@ -132,5 +135,6 @@ where
             () = cancel.cancelled() => return Ok(()),
             done = step() => done.into_service_result()?,
         }
+        crate::context::heartbeat();
     }
 }

@@ -166,6 +166,24 @@ pub trait JanusService: Send + Sync + 'static {
         false
     }
 
+    /// Whether the service says itself when it is ready, by calling
+    /// [`janus::context::mark_ready`](crate::context::mark_ready) from
+    /// `run()`. Defaults to `false`: the service counts as ready as soon as it
+    /// is running. (Services made with `#[janus::service]` that have an
+    /// `#[on_start]` are ready once it has returned.)
+    fn reports_readiness(&self) -> bool {
+        false
+    }
+
+    /// How long the service may go without a heartbeat
+    /// ([`janus::context::heartbeat`](crate::context::heartbeat), or a
+    /// completed `#[step]`) before its run counts as failed: the run is
+    /// dropped and the failure handled by its policy. `None` (the default):
+    /// no deadline.
+    fn heartbeat_timeout(&self) -> Option<Duration> {
+        None
+    }
+
     /// The service's work: runs until it completes (`Ok(())`), fails
     /// (`Err(_)`), or `cancel` is cancelled.
     ///
@@ -203,6 +221,12 @@ macro_rules! forward_through_pointer {
             }
             fn is_critical(&self) -> bool {
                 (**self).is_critical()
+            }
+            fn reports_readiness(&self) -> bool {
+                (**self).reports_readiness()
+            }
+            fn heartbeat_timeout(&self) -> Option<Duration> {
+                (**self).heartbeat_timeout()
             }
             async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
                 (**self).run(cancel).await

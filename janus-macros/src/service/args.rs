@@ -19,9 +19,11 @@ pub(crate) enum Target {
 impl Target {
     fn keys(self) -> &'static str {
         match self {
-            Self::Struct => "name, restart, backoff, circuit_breaker, shutdown_timeout, critical",
+            Self::Struct => {
+                "name, restart, backoff, circuit_breaker, shutdown_timeout, heartbeat_timeout, critical"
+            }
             Self::Fn => {
-                "name, restart, backoff, circuit_breaker, shutdown_timeout, critical, every"
+                "name, restart, backoff, circuit_breaker, shutdown_timeout, heartbeat_timeout, critical, every"
             }
         }
     }
@@ -56,6 +58,7 @@ pub(crate) struct ServiceArgs {
     pub(crate) max: Option<DurationLit>,
     pub(crate) breaker: Option<Breaker>,
     pub(crate) shutdown_timeout: Option<DurationLit>,
+    pub(crate) heartbeat_timeout: Option<DurationLit>,
     pub(crate) critical: Option<bool>,
     pub(crate) every: Option<DurationLit>,
 }
@@ -110,6 +113,15 @@ impl ServiceArgs {
             "shutdown_timeout" => {
                 if let Some(timeout) = duration_value(meta, errors, "shutdown_timeout = \"5s\"") {
                     set_once(errors, &mut self.shutdown_timeout, key, timeout);
+                }
+            }
+            "heartbeat_timeout" => {
+                if let Some(timeout) = duration_value(meta, errors, "heartbeat_timeout = \"10s\"") {
+                    if timeout.value.is_zero() {
+                        errors.at_span(timeout.span, "`heartbeat_timeout` must be longer than zero");
+                    } else {
+                        set_once(errors, &mut self.heartbeat_timeout, key, timeout);
+                    }
                 }
             }
             "critical" => {

@@ -15,6 +15,7 @@ pub(super) struct ConfigExprs {
     pub(super) backoff: TokenStream,
     pub(super) shutdown_timeout: TokenStream,
     pub(super) critical: TokenStream,
+    pub(super) heartbeat_timeout: TokenStream,
 }
 
 /// Which trait the configuration methods implement.
@@ -40,6 +41,7 @@ impl ConfigExprs {
             backoff: via("__janus_backoff"),
             shutdown_timeout: via("__janus_shutdown_timeout"),
             critical: via("__janus_critical"),
+            heartbeat_timeout: via("__janus_heartbeat_timeout"),
         }
     }
 
@@ -52,6 +54,7 @@ impl ConfigExprs {
                 "__janus_backoff",
                 "__janus_shutdown_timeout",
                 "__janus_critical",
+                "__janus_heartbeat_timeout",
             ],
             Methods::Service => [
                 "name",
@@ -59,16 +62,25 @@ impl ConfigExprs {
                 "backoff_config",
                 "shutdown_timeout",
                 "is_critical",
+                "heartbeat_timeout",
             ],
         }
         .map(|name| syn::Ident::new(name, Span::call_site()));
-        let [name_fn, policy_fn, backoff_fn, timeout_fn, critical_fn] = &names;
+        let [
+            name_fn,
+            policy_fn,
+            backoff_fn,
+            timeout_fn,
+            critical_fn,
+            heartbeat_fn,
+        ] = &names;
         let Self {
             name,
             policy,
             backoff,
             shutdown_timeout,
             critical,
+            heartbeat_timeout,
         } = self;
         quote! {
             fn #name_fn(&self) -> &str {
@@ -85,6 +97,9 @@ impl ConfigExprs {
             }
             fn #critical_fn(&self) -> bool {
                 #critical
+            }
+            fn #heartbeat_fn(&self) -> ::core::option::Option<::core::time::Duration> {
+                #heartbeat_timeout
             }
         }
     }
@@ -128,7 +143,12 @@ impl ConfigExprs {
             None => quote!(::core::option::Option::None),
         };
         let critical = args.critical.unwrap_or(false);
+        let heartbeat_timeout = match &args.heartbeat_timeout {
+            Some(timeout) => quote!(::core::option::Option::Some(#timeout)),
+            None => quote!(::core::option::Option::None),
+        };
         Self {
+            heartbeat_timeout,
             name,
             policy,
             backoff,

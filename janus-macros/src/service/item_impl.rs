@@ -263,6 +263,8 @@ fn expand_impl(item: &syn::ItemImpl, roles: &Roles, errors: &Errors) -> TokenStr
         }
     };
     let methods = ConfigExprs::from_definition().methods(Methods::Service);
+    // With an `#[on_start]`, the service is ready once it has returned.
+    let reports_readiness = roles.on_start.is_some();
     let errors = errors.to_compile_errors();
     quote! {
         #(#attrs)*
@@ -275,6 +277,9 @@ fn expand_impl(item: &syn::ItemImpl, roles: &Roles, errors: &Errors) -> TokenStr
         #[::janus::__private::async_trait]
         impl #impl_generics ::janus::__private::JanusService for #self_ty #where_clause {
             #methods
+            fn reports_readiness(&self) -> bool {
+                #reports_readiness
+            }
             async fn run(
                 &self,
                 #cancel: ::janus::__private::CancellationToken,

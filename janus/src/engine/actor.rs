@@ -287,6 +287,7 @@ impl Actor {
         };
         slot.with(|state, _| {
             state.attempt = None;
+            state.ready = false;
             if let Some(error) = &error {
                 state.lifecycle.record_failure(error);
             }

@@ -83,6 +83,8 @@ pub(super) async fn run(
         };
         tx.apply(lc, None, ServiceLifecycle::transition_to_running);
         state.backoff.record_start();
+        state.ready = !slot.reports_readiness;
+        state.last_heartbeat = tokio::time::Instant::now();
         Some((restarted, state.lifecycle.start_count()))
     });
     let Some((restarted, attempt)) = started else {
@@ -99,15 +101,32 @@ pub(super) async fn run(
         events: report.core.events.clone(),
         prometheus: report.core.prometheus.clone(),
     };
-    let outcome = context::scope(
+    let run = context::scope(
         context,
         AssertUnwindSafe(slot.service.run(token)).catch_unwind(),
     )
-    .instrument(span)
-    .await;
-    report.outcome = match outcome {
-        Ok(Ok(())) => Outcome::Clean,
-        Ok(Err(error)) => Outcome::Failed(format!("{error:#}")),
-        Err(panic) => Outcome::Failed(panic_message(&*panic)),
+    .instrument(span);
+    report.outcome = tokio::select! {
+        biased;
+        outcome = run => match outcome {
+            Ok(Ok(())) => Outcome::Clean,
+            Ok(Err(error)) => Outcome::Failed(format!("{error:#}")),
+            Err(panic) => Outcome::Failed(panic_message(&*panic)),
+        },
+        missed = watchdog(&slot) => Outcome::Failed(missed),
     };
+}
+
+/// Resolves when the run misses its heartbeat deadline (never, without one).
+async fn watchdog(slot: &Slot) -> String {
+    let Some(timeout) = slot.heartbeat_timeout else {
+        return std::future::pending().await;
+    };
+    loop {
+        let last = slot.with(|state, _| state.last_heartbeat);
+        tokio::time::sleep_until(last + timeout).await;
+        if slot.with(|state, _| state.last_heartbeat) == last {
+            return format!("missed its heartbeat deadline ({timeout:?} without a heartbeat)");
+        }
+    }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use prometheus::IntCounter;
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Core;
@@ -63,6 +64,10 @@ pub(crate) struct SlotState {
     pub(crate) restarts_counter: Option<IntCounter>,
     /// Aborted tasks, kept to tell whether they really ended.
     pub(crate) aborted: Option<AbortHandle>,
+    /// Ready, during the current run (see `JanusService::reports_readiness`).
+    pub(crate) ready: bool,
+    /// The last sign of life of the current run.
+    pub(crate) last_heartbeat: Instant,
 }
 
 /// A supervised child.
@@ -72,6 +77,8 @@ pub(crate) struct Slot {
     pub(crate) policy: RestartPolicy,
     pub(crate) critical: bool,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) reports_readiness: bool,
+    pub(crate) heartbeat_timeout: Option<Duration>,
     events: Arc<EventHub>,
     state: Mutex<SlotState>,
 }
@@ -130,8 +137,18 @@ pub(crate) struct SlotConfig {
     pub(crate) backoff: crate::backoff::BackoffConfig,
 }
 
+impl SlotConfig {
+    fn readiness(&self) -> (bool, Option<Duration>) {
+        (
+            self.service.reports_readiness(),
+            self.service.heartbeat_timeout(),
+        )
+    }
+}
+
 impl Slot {
     pub(crate) fn new(config: SlotConfig, events: Arc<EventHub>) -> Self {
+        let (reports_readiness, heartbeat_timeout) = config.readiness();
         let SlotConfig {
             name,
             path,
@@ -151,7 +168,11 @@ impl Slot {
                 subtree: None,
                 restarts_counter: None,
                 aborted: None,
+                ready: false,
+                last_heartbeat: Instant::now(),
             }),
+            reports_readiness,
+            heartbeat_timeout,
             path,
             service,
             policy,
@@ -189,6 +210,8 @@ impl Slot {
             let state = self.lock();
             let mut snapshot = ServiceLifecycleSnapshot::from(&state.lifecycle);
             snapshot.path = self.path.to_string();
+            snapshot.ready = state.ready && snapshot.phase == ServicePhase::Running;
+            snapshot.critical = self.critical;
             out.push(snapshot);
             state.subtree.clone()
         };

@@ -1,0 +1,169 @@
+//! Readiness and heartbeats, on tokio's paused clock.
+
+use std::time::Duration;
+
+use janus::lifecycle::ServicePhase;
+use janus::metrics::JanusMetrics;
+use janus::prelude::*;
+use janus::tree::SupervisorHandle;
+use tokio::time::sleep;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn start(spec: SupervisorSpec) -> SupervisorHandle {
+    spec.start_with_metrics(JanusMetrics::new())
+        .expect("valid tree")
+}
+
+fn ready(handle: &SupervisorHandle, path: &str) -> bool {
+    handle.snapshot(path).expect("listed").ready
+}
+
+/// Says it is ready once its warm-up is done.
+struct Cache;
+
+#[janus::async_trait]
+impl JanusService for Cache {
+    fn name(&self) -> &str {
+        "cache"
+    }
+    fn reports_readiness(&self) -> bool {
+        true
+    }
+    async fn run(&self, cancel: CancellationToken) -> janus::Result<()> {
+        sleep(ms(500)).await;
+        janus::context::mark_ready();
+        cancel.cancelled().await;
+        Ok(())
+    }
+}
+
+#[janus::service(every = "1s")]
+async fn plain() -> janus::Result<()> {
+    Ok(())
+}
+
+#[janus::service]
+struct Feed;
+
+#[janus::service]
+impl Feed {
+    #[on_start]
+    async fn connect(&self) -> janus::Result<()> {
+        sleep(ms(300)).await;
+        Ok(())
+    }
+
+    #[step(every = "100ms")]
+    async fn poll(&self) -> janus::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn readiness_is_explicit_after_on_start_or_at_once() {
+    let handle = start(
+        SupervisorSpec::new("app")
+            .child(Cache)
+            .child(plain())
+            .child(Feed),
+    );
+    sleep(ms(100)).await;
+    assert!(!ready(&handle, "app/cache"), "not before mark_ready");
+    assert!(
+        ready(&handle, "app/plain"),
+        "services that do not opt in are ready when running"
+    );
+    assert!(!ready(&handle, "app/feed"), "on_start still connecting");
+    sleep(ms(500)).await;
+    assert!(ready(&handle, "app/cache"));
+    assert!(ready(&handle, "app/feed"));
+    handle.shutdown();
+    handle.wait().await.expect("clean");
+    assert!(
+        handle.snapshots().iter().all(|s| !s.ready),
+        "terminated services are not ready"
+    );
+}
+
+/// Steps every 100 ms; the fourth step hangs for a minute.
+#[janus::service(heartbeat_timeout = "1s", backoff(base = "2s", max = "2s"))]
+struct Hanger {
+    steps: std::sync::atomic::AtomicU64,
+}
+
+#[janus::service]
+impl Hanger {
+    #[step(every = "100ms")]
+    async fn step(&self) -> janus::Result<()> {
+        let n = self.steps.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if n == 4 {
+            sleep(Duration::from_secs(60)).await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missed_heartbeat_is_a_failure_handled_by_policy() {
+    let handle = start(SupervisorSpec::new("app").child(Hanger {
+        steps: std::sync::atomic::AtomicU64::new(0),
+    }));
+    // Steps at 0, 100, 200 ms beat; the step at 300 ms hangs. The deadline is
+    // one second after the last beat (the end of the step at 200 ms).
+    sleep(ms(1150)).await;
+    let snap = handle.snapshot("app/hanger").expect("listed");
+    assert_eq!(
+        snap.phase,
+        ServicePhase::Running,
+        "still within the deadline"
+    );
+    sleep(ms(100)).await;
+    let snap = handle.snapshot("app/hanger").expect("listed");
+    assert_eq!(snap.phase, ServicePhase::BackingOff);
+    assert_eq!(
+        snap.last_error.as_deref(),
+        Some("missed its heartbeat deadline (1s without a heartbeat)")
+    );
+    sleep(Duration::from_secs(3)).await;
+    let snap = handle.snapshot("app/hanger").expect("listed");
+    assert_eq!((snap.phase, snap.start_count), (ServicePhase::Running, 2));
+    handle.shutdown();
+    handle.wait().await.expect("clean");
+}
+
+/// A hand-written service that beats from its own loop.
+struct Beater;
+
+#[janus::async_trait]
+impl JanusService for Beater {
+    fn name(&self) -> &str {
+        "beater"
+    }
+    fn heartbeat_timeout(&self) -> Option<Duration> {
+        Some(ms(500))
+    }
+    async fn run(&self, cancel: CancellationToken) -> janus::Result<()> {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = sleep(ms(200)) => janus::context::heartbeat(),
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn regular_heartbeats_keep_a_service_alive() {
+    let handle = start(SupervisorSpec::new("app").child(Beater));
+    sleep(Duration::from_secs(30)).await;
+    let snap = handle.snapshot("app/beater").expect("listed");
+    assert_eq!(
+        (snap.phase, snap.start_count, snap.total_failures),
+        (ServicePhase::Running, 1, 0)
+    );
+    handle.shutdown();
+    handle.wait().await.expect("clean");
+}
