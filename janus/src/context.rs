@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::engine::Core;
 use crate::engine::slot::Slot;
 use crate::events::EventHub;
 use crate::metrics::JanusMetrics;
@@ -18,6 +19,17 @@ pub(crate) struct ServiceContext {
     pub(crate) slot: Arc<Slot>,
     pub(crate) events: Arc<EventHub>,
     pub(crate) prometheus: JanusMetrics,
+    pub(crate) root: std::sync::Weak<Core>,
+}
+
+/// A handle to the root of the tree the current service runs in, if any:
+/// what the status endpoint and the systemd notifier report on.
+pub(crate) fn root() -> Option<crate::tree::SupervisorHandle> {
+    CONTEXT
+        .try_with(|c| c.root.upgrade())
+        .ok()
+        .flatten()
+        .map(|core| crate::tree::SupervisorHandle { core })
 }
 
 /// Runs `future` with `context` as the current service context.

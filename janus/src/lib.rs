@@ -75,6 +75,9 @@ pub mod backoff;
 pub mod context;
 mod engine;
 pub mod events;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 pub mod lifecycle;
 mod macro_support;
 pub mod metrics;

@@ -78,7 +78,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::{BackoffConfig, BackoffConfigError};
 use crate::context;
-use crate::engine::{self, Core, Overrides, Settings};
+use crate::engine::{self, Core, Finished, Overrides, Settings};
 use crate::events::{EventHub, EventStream};
 use crate::lifecycle::ServiceLifecycleSnapshot;
 use crate::metrics::JanusMetrics;
@@ -495,6 +495,7 @@ impl SupervisorSpec {
             metrics,
             Arc::new(EventHub::default()),
         ));
+        core.set_root(Arc::downgrade(&core));
         self.build(&core)?;
         core.spawn_actor();
         Ok(SupervisorHandle { core })
@@ -576,6 +577,10 @@ impl JanusService for SupervisorSpec {
             metrics,
             events,
         ));
+        core.set_root(match &parent {
+            Some(parent) => parent.root.clone(),
+            None => Arc::downgrade(&core),
+        });
         if let Some(parent) = &parent {
             parent
                 .slot
@@ -591,6 +596,32 @@ impl JanusService for SupervisorSpec {
         match finished.error {
             Some(error) => Err(error.into()),
             None => Ok(()),
+        }
+    }
+}
+
+/// How a supervision tree's root is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Supervising.
+    Running,
+    /// Stopping its children after a shutdown request.
+    ShuttingDown,
+    /// Stopped after a shutdown request.
+    Stopped,
+    /// Gave up.
+    Failed(SupervisorError),
+}
+
+impl Health {
+    /// `running`, `shutting_down`, `stopped` or `failed`.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::ShuttingDown => "shutting_down",
+            Self::Stopped => "stopped",
+            Self::Failed(_) => "failed",
         }
     }
 }
@@ -681,6 +712,41 @@ impl SupervisorHandle {
     #[must_use]
     pub fn metrics(&self) -> &Arc<SupervisorMetrics> {
         &self.core.metrics
+    }
+
+    /// How the root supervisor is doing.
+    #[must_use]
+    pub fn health(&self) -> Health {
+        match self.core.finished_now() {
+            Some(Finished {
+                error: Some(error), ..
+            }) => Health::Failed(error),
+            Some(_) => Health::Stopped,
+            None if self.core.cancel.is_cancelled() => Health::ShuttingDown,
+            None => Health::Running,
+        }
+    }
+
+    /// The critical services that are not running and ready, anywhere in
+    /// the tree. The tree is ready when this is empty and it is running.
+    #[must_use]
+    pub fn not_ready(&self) -> Vec<ServiceLifecycleSnapshot> {
+        self.snapshots()
+            .into_iter()
+            .filter(|s| s.critical && !s.ready)
+            .collect()
+    }
+
+    /// Whether the root runs and every critical service runs and is ready.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.health() == Health::Running && self.not_ready().is_empty()
+    }
+
+    /// The Prometheus metrics the tree publishes to.
+    #[must_use]
+    pub fn prometheus(&self) -> &JanusMetrics {
+        &self.core.prometheus
     }
 
     /// Asks the tree to stop (children in order, within their timeouts).

@@ -100,6 +100,7 @@ pub(super) async fn run(
         slot: slot.clone(),
         events: report.core.events.clone(),
         prometheus: report.core.prometheus.clone(),
+        root: report.core.root_weak(),
     };
     let run = context::scope(
         context,

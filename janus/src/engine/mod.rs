@@ -15,7 +15,7 @@ pub(crate) mod slot;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -106,6 +106,8 @@ pub(crate) struct Core {
     pub(crate) metrics: Arc<SupervisorMetrics>,
     pub(crate) prometheus: JanusMetrics,
     pub(crate) events: Arc<EventHub>,
+    /// The root of the tree this supervisor belongs to (itself, at the root).
+    root: OnceLock<Weak<Core>>,
 }
 
 /// The path of `name` under `parent`.
@@ -136,11 +138,17 @@ impl Core {
             metrics: Arc::new(SupervisorMetrics::default()),
             prometheus,
             events,
+            root: OnceLock::new(),
         }
     }
 
-    pub(crate) fn set_prometheus(&mut self, prometheus: JanusMetrics) {
-        self.prometheus = prometheus;
+    /// Records which core is the root of this one's tree.
+    pub(crate) fn set_root(&self, root: Weak<Core>) {
+        let _ = self.root.set(root);
+    }
+
+    pub(crate) fn root_weak(&self) -> Weak<Core> {
+        self.root.get().cloned().unwrap_or_default()
     }
 
     fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {

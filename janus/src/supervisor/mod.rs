@@ -396,21 +396,8 @@ impl JanusSupervisor {
     /// [`metrics()`](crate::metrics::metrics).
     #[must_use]
     pub fn new(config: SupervisorConfig) -> Self {
-        let settings = Settings {
-            path: Arc::from(""),
-            strategy: Strategy::OneForOne,
-            intensity: None,
-            order: ShutdownOrder::Concurrent,
-            default_backoff: config.default_backoff.clone(),
-            shutdown_timeout: config.shutdown_timeout,
-        };
         Self {
-            core: Arc::new(Core::new(
-                settings,
-                CancellationToken::new(),
-                crate::metrics::metrics().clone(),
-                Arc::new(EventHub::default()),
-            )),
+            core: Self::core(&config, crate::metrics::metrics().clone()),
             install_signal_handler: config.install_signal_handler,
             config,
         }
@@ -426,12 +413,32 @@ impl JanusSupervisor {
     /// registry. Call before spawning services.
     #[must_use]
     pub fn with_metrics(mut self, metrics: JanusMetrics) -> Self {
-        match Arc::get_mut(&mut self.core) {
-            Some(core) => core.set_prometheus(metrics),
+        if self.core.len() > 0 {
             // Services already share the state: keep what they publish to.
-            None => tracing::warn!("JanusSupervisor::with_metrics called after spawning: ignored"),
+            tracing::warn!("JanusSupervisor::with_metrics called after spawning: ignored");
+            return self;
         }
+        self.core = Self::core(&self.config, metrics);
         self
+    }
+
+    fn core(config: &SupervisorConfig, metrics: JanusMetrics) -> Arc<Core> {
+        let settings = Settings {
+            path: Arc::from(""),
+            strategy: Strategy::OneForOne,
+            intensity: None,
+            order: ShutdownOrder::Concurrent,
+            default_backoff: config.default_backoff.clone(),
+            shutdown_timeout: config.shutdown_timeout,
+        };
+        let core = Arc::new(Core::new(
+            settings,
+            CancellationToken::new(),
+            metrics,
+            Arc::new(EventHub::default()),
+        ));
+        core.set_root(Arc::downgrade(&core));
+        core
     }
 
     /// The configuration.
