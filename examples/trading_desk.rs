@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! cargo run --example trading_desk
-//! cargo run --example trading_desk -- --duration 10s
+//! cargo run --example trading_desk -- --duration 10s --status 127.0.0.1:9898
+//! curl -s localhost:9898/readyz; curl -s localhost:9898/status; curl -s localhost:9898/metrics
 //! ```
 //!
 //! ```text
@@ -16,12 +17,16 @@
 //! ├── risk (one_for_all)
 //! │   ├── risk-engine    panics every 12th check
 //! │   └── limits         steady
-//! └── order-gateway      critical, slow to stop
+//! ├── order-gateway      critical, slow to stop
+//! ├── status-http        /metrics /healthz /readyz /status
+//! └── systemd-notify     (with `--features systemd`)
 //! ```
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use janus::http::StatusServer;
 use janus::prelude::*;
 
 /// Polls an exchange; fails every `fail_every` polls (0: never).
@@ -104,8 +109,8 @@ impl OrderGateway {
     }
 }
 
-fn tree() -> SupervisorSpec {
-    janus::supervisor! {
+fn tree(status: StatusServer) -> SupervisorSpec {
+    let tree = janus::supervisor! {
         name: "trading-desk",
         strategy: rest_for_one,
         intensity: { restarts: 20, within: "60s" },
@@ -123,27 +128,37 @@ fn tree() -> SupervisorSpec {
                 children: [RiskEngine::default(), limits()],
             },
             OrderGateway => { critical: true },
+            status,
         ],
-    }
+    };
+    #[cfg(feature = "systemd")]
+    let tree = tree.child(janus::systemd::SystemdNotifier::new());
+    tree
 }
 
-fn parse_args() -> janus::Result<Option<Duration>> {
+struct Args {
+    duration: Option<Duration>,
+    status: SocketAddr,
+}
+
+fn parse_args() -> janus::Result<Args> {
+    const USAGE: &str = "usage: trading_desk [--duration 10s] [--status 127.0.0.1:9898]";
     let mut args = std::env::args().skip(1);
-    let mut duration = None;
+    let mut parsed = Args {
+        duration: None,
+        status: janus::http::DEFAULT_ADDRESS,
+    };
     while let Some(arg) = args.next() {
+        let Some(value) = args.next() else {
+            janus::anyhow::bail!("{arg} needs a value; {USAGE}");
+        };
         match arg.as_str() {
-            "--duration" => {
-                let value = args
-                    .next()
-                    .ok_or_else(|| janus::anyhow::anyhow!("--duration needs a value, e.g. 10s"))?;
-                duration = Some(humantime::parse_duration(&value)?);
-            }
-            other => janus::anyhow::bail!(
-                "unknown argument {other}; usage: trading_desk [--duration 10s]"
-            ),
+            "--duration" => parsed.duration = Some(humantime::parse_duration(&value)?),
+            "--status" => parsed.status = value.parse()?,
+            other => janus::anyhow::bail!("unknown argument {other}; {USAGE}"),
         }
     }
-    Ok(duration)
+    Ok(parsed)
 }
 
 fn print_summary(handle: &janus::tree::SupervisorHandle) {
@@ -167,7 +182,9 @@ fn print_summary(handle: &janus::tree::SupervisorHandle) {
 
 #[tokio::main]
 async fn main() -> janus::Result<()> {
+    // Logs on stderr; the status address and the summary on stdout.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,janus=warn".into()),
@@ -176,9 +193,14 @@ async fn main() -> janus::Result<()> {
     // Panics are failures Janus handles; log them as such instead of
     // printing a backtrace banner.
     std::panic::set_hook(Box::new(|info| tracing::error!(%info, "panic")));
-    let duration = parse_args()?;
+    let Args { duration, status } = parse_args()?;
 
-    let handle = tree().start()?;
+    let status = StatusServer::new().bind(status);
+    let handle = tree(status.clone()).start()?;
+    tokio::spawn(async move {
+        let address = status.bound_address().await;
+        println!("status endpoint: http://{address}/status (also /metrics, /healthz, /readyz)");
+    });
     let mut events = handle.subscribe();
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {

@@ -1,0 +1,188 @@
+//! The README's first command, as a process: `trading_desk` runs, serves its
+//! status endpoint, (with the `systemd` feature) talks to a fake systemd,
+//! stops on SIGTERM with exit code 0, and prints its summary.
+//!
+//! The example is built by `cargo test --workspace` (examples are compiled
+//! with the tests); this test runs that binary.
+
+#![cfg(unix)]
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt as _, Empty};
+use hyper::body::Bytes;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/main_example-… → target/<profile>/examples/trading_desk
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("examples").join("trading_desk"))
+        .expect("target directory");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace --all-features`, which builds the examples",
+        path.display()
+    );
+    path
+}
+
+async fn get(address: SocketAddr, path: &str) -> (StatusCode, String) {
+    let stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(connection);
+    let request = Request::get(path)
+        .header("host", "localhost")
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let response = sender.send_request(request).await.expect("response");
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A stand-in for systemd's notification socket.
+#[cfg(feature = "systemd")]
+struct FakeSystemd {
+    socket: std::os::unix::net::UnixDatagram,
+    path: PathBuf,
+}
+
+#[cfg(feature = "systemd")]
+impl FakeSystemd {
+    fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("janus-notify-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind the notify socket");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        Self { socket, path }
+    }
+
+    /// Waits for a message containing `state`.
+    fn expect(&self, state: &str) {
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = self
+                .socket
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("no {state}: {e}"));
+            if String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .any(|l| l == state)
+            {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(feature = "systemd")]
+impl Drop for FakeSystemd {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tour_runs_serves_and_stops_cleanly_on_sigterm() {
+    let mut command = Command::new(example_binary());
+    command
+        .args(["--duration", "120s", "--status", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    #[cfg(feature = "systemd")]
+    let systemd = FakeSystemd::new();
+    #[cfg(feature = "systemd")]
+    command
+        .env("NOTIFY_SOCKET", &systemd.path)
+        .env("WATCHDOG_USEC", "200000");
+    let mut child = command.spawn().expect("start the example");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+
+    let mut line = String::new();
+    let address: SocketAddr = loop {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).expect("read") > 0,
+            "the example exited early"
+        );
+        if let Some(rest) = line.strip_prefix("status endpoint: http://") {
+            break rest
+                .split('/')
+                .next()
+                .expect("address")
+                .parse()
+                .expect("socket address");
+        }
+    };
+    assert!(address.ip().is_loopback());
+
+    #[cfg(feature = "systemd")]
+    {
+        systemd.expect("READY=1");
+        systemd.expect("WATCHDOG=1");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _) = get(address, "/readyz").await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "/readyz never turned 200");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = get(address, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("janus_supervisor_active_services"), "{body}");
+    let (status, body) = get(address, "/status").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("trading-desk/risk/risk-engine"), "{body}");
+
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(signalled.success());
+    #[cfg(feature = "systemd")]
+    systemd.expect("STOPPING=1");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the example did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0), "a clean shutdown exits 0");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("read the summary");
+    assert!(rest.contains("final state"), "{rest}");
+    for path in [
+        "trading-desk/market-data/kraken",
+        "trading-desk/order-gateway",
+    ] {
+        let row = rest
+            .lines()
+            .find(|l| l.starts_with(path))
+            .unwrap_or_else(|| panic!("no row for {path}: {rest}"));
+        assert!(row.contains("terminated (cancelled)"), "{row}");
+    }
+}
