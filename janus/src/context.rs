@@ -6,8 +6,6 @@ use std::sync::Arc;
 
 use crate::engine::Core;
 use crate::engine::slot::Slot;
-use crate::events::EventHub;
-use crate::metrics::JanusMetrics;
 
 tokio::task_local! {
     static CONTEXT: ServiceContext;
@@ -17,16 +15,21 @@ tokio::task_local! {
 #[derive(Clone)]
 pub(crate) struct ServiceContext {
     pub(crate) slot: Arc<Slot>,
-    pub(crate) events: Arc<EventHub>,
-    pub(crate) prometheus: JanusMetrics,
-    pub(crate) root: std::sync::Weak<Core>,
+    /// The supervisor the service is a child of.
+    pub(crate) core: Arc<Core>,
 }
 
-/// A handle to the root of the tree the current service runs in, if any:
-/// what the status endpoint and the systemd notifier report on.
-pub(crate) fn root() -> Option<crate::tree::SupervisorHandle> {
+/// A handle to the root of the tree the current service runs in (what the
+/// status endpoint and the systemd notifier report on), or `None` outside a
+/// supervised service.
+///
+/// ```
+/// assert!(janus::context::root().is_none());
+/// ```
+#[must_use]
+pub fn root() -> Option<crate::tree::SupervisorHandle> {
     CONTEXT
-        .try_with(|c| c.root.upgrade())
+        .try_with(|c| c.core.root_weak().upgrade())
         .ok()
         .flatten()
         .map(|core| crate::tree::SupervisorHandle { core })

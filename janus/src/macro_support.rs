@@ -60,8 +60,11 @@ impl<E: Into<anyhow::Error>> IntoServiceResult for Result<(), E> {
     }
 }
 
-/// `on_start`, then `body`, both raced against cancellation; then `on_stop`,
+/// `on_start` (raced against cancellation), then `body`; then `on_stop`,
 /// always. Returns the first error of `on_start` or `body`.
+///
+/// The body is not raced: a step loop watches cancellation itself, and a
+/// `#[run]` method must be left to shut down gracefully.
 ///
 /// # Errors
 ///
@@ -86,11 +89,7 @@ where
             started = on_start => started.into_service_result()?,
         }
         crate::context::mark_ready();
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => Ok(()),
-            done = body => done.into_service_result(),
-        }
+        body.await.into_service_result()
     }
     .await;
     on_stop.await;

@@ -562,8 +562,8 @@ impl JanusService for SupervisorSpec {
         let (path, events, metrics) = match &parent {
             Some(parent) => (
                 parent.slot.path.clone(),
-                parent.events.clone(),
-                parent.prometheus.clone(),
+                parent.core.events.clone(),
+                parent.core.prometheus.clone(),
             ),
             None => (
                 Arc::from(self.name.as_str()),
@@ -578,7 +578,7 @@ impl JanusService for SupervisorSpec {
             events,
         ));
         core.set_root(match &parent {
-            Some(parent) => parent.root.clone(),
+            Some(parent) => parent.core.root_weak(),
             None => Arc::downgrade(&core),
         });
         if let Some(parent) = &parent {

@@ -338,3 +338,35 @@ async fn function_services() {
             .all(|s| s.termination_reason.as_deref() == Some("cancelled"))
     );
 }
+
+/// A `#[run]` service that flushes after cancellation.
+#[janus::service]
+struct Flusher {
+    flushed: AtomicU64,
+}
+
+#[janus::service]
+impl Flusher {
+    #[run]
+    async fn serve(&self, cancel: CancellationToken) -> anyhow::Result<()> {
+        cancel.cancelled().await;
+        sleep(ms(200)).await;
+        self.flushed.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_method_is_left_to_shut_down_gracefully() {
+    let f = Flusher {
+        flushed: AtomicU64::new(0),
+    };
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    f.run(cancel).await.expect("clean");
+    assert_eq!(
+        f.flushed.load(Ordering::SeqCst),
+        1,
+        "not dropped at cancellation"
+    );
+}

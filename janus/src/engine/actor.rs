@@ -12,7 +12,7 @@
 //! messages it does not consume wait in `deferred`, and are handled in
 //! order once it is over; shutdown interrupts anything.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,11 +27,70 @@ use crate::lifecycle::{ServiceLifecycle, ServicePhase, TerminationReason};
 use crate::supervisor::DrainReport;
 use crate::tree::{ControlError, Intensity, ShutdownOrder, Strategy, SupervisorError};
 
+/// Children asked to stop and not stopped yet, by deadline: O(log n) to
+/// add, remove or find the next deadline, however many stop at once.
+#[derive(Default)]
+struct Waiting {
+    by_deadline: BTreeMap<(Instant, usize), Arc<Slot>>,
+    deadline_of: HashMap<usize, Instant>,
+}
+
+impl Waiting {
+    fn key(slot: &Arc<Slot>) -> usize {
+        Arc::as_ptr(slot).addr()
+    }
+
+    fn insert(&mut self, slot: Arc<Slot>, deadline: Instant) {
+        let key = Self::key(&slot);
+        if let Some(previous) = self.deadline_of.insert(key, deadline) {
+            self.by_deadline.remove(&(previous, key));
+        }
+        self.by_deadline.insert((deadline, key), slot);
+    }
+
+    fn remove(&mut self, slot: &Arc<Slot>) {
+        let key = Self::key(slot);
+        if let Some(deadline) = self.deadline_of.remove(&key) {
+            self.by_deadline.remove(&(deadline, key));
+        }
+    }
+
+    fn contains(&self, slot: &Arc<Slot>) -> bool {
+        self.deadline_of.contains_key(&Self::key(slot))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.deadline_of.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.deadline_of.len()
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.by_deadline
+            .keys()
+            .next()
+            .map(|(deadline, _)| *deadline)
+    }
+
+    fn overdue(&self, now: Instant) -> Vec<Arc<Slot>> {
+        self.by_deadline
+            .range(..=(now, usize::MAX))
+            .map(|(_, slot)| slot.clone())
+            .collect()
+    }
+
+    fn slots(&self) -> impl Iterator<Item = &Arc<Slot>> {
+        self.by_deadline.values()
+    }
+}
+
 /// Children to stop, one by one or all at once, and those being waited for.
 struct Plan {
     why: StopWhy,
     queue: VecDeque<Arc<Slot>>,
-    waiting: Vec<(Arc<Slot>, Instant)>,
+    waiting: Waiting,
     concurrent: bool,
 }
 
@@ -40,7 +99,7 @@ impl Plan {
         Self {
             why,
             queue,
-            waiting: Vec::new(),
+            waiting: Waiting::default(),
             concurrent: order == ShutdownOrder::Concurrent,
         }
     }
@@ -50,7 +109,7 @@ impl Plan {
     }
 
     fn forget(&mut self, slot: &Arc<Slot>) {
-        self.waiting.retain(|(s, _)| !Arc::ptr_eq(s, slot));
+        self.waiting.remove(slot);
     }
 }
 
@@ -168,7 +227,7 @@ impl Actor {
                 ..
             } => Some(*at),
             Mode::Group { plan, .. } | Mode::Command { plan, .. } | Mode::ShuttingDown { plan } => {
-                plan.waiting.iter().map(|(_, deadline)| *deadline).min()
+                plan.waiting.next_deadline()
             }
             Mode::Running | Mode::Done => None,
         }
@@ -542,7 +601,7 @@ impl Actor {
             Some(true) => {
                 let deadline = Instant::now() + slot.shutdown_timeout;
                 if let Some(plan) = self.plan_mut() {
-                    plan.waiting.push((slot, deadline));
+                    plan.waiting.insert(slot, deadline);
                 }
             }
             Some(false) => self.stopped(&slot, Outcome::NotStarted),
@@ -601,13 +660,7 @@ impl Actor {
         }
         let overdue: Vec<Arc<Slot>> = self
             .plan_mut()
-            .map(|plan| {
-                plan.waiting
-                    .iter()
-                    .filter(|(_, deadline)| *deadline <= now)
-                    .map(|(slot, _)| slot.clone())
-                    .collect()
-            })
+            .map(|plan| plan.waiting.overdue(now))
             .unwrap_or_default();
         for slot in overdue {
             self.abort(&slot);
@@ -679,7 +732,7 @@ impl Actor {
             return;
         }
         self.core.close();
-        let mut waiting = Vec::new();
+        let mut waiting = Waiting::default();
         match std::mem::replace(&mut self.mode, Mode::Running) {
             Mode::Group { plan, .. } => waiting = plan.waiting,
             Mode::Command { plan, reply, .. } => {
@@ -690,7 +743,7 @@ impl Actor {
             }
             _ => {}
         }
-        for (slot, _) in &waiting {
+        for slot in waiting.slots() {
             slot.with(|state, tx| {
                 state.stop = Some(StopWhy::Shutdown);
                 if state.lifecycle.phase().is_alive() {
@@ -707,7 +760,7 @@ impl Actor {
             .core
             .slots()
             .into_iter()
-            .filter(|s| !waiting.iter().any(|(w, _)| Arc::ptr_eq(w, s)))
+            .filter(|s| !waiting.contains(s))
             .collect();
         if order == ShutdownOrder::Reverse {
             queue = queue.into_iter().rev().collect();

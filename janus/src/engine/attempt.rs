@@ -98,31 +98,31 @@ pub(super) async fn run(
     let span = tracing::info_span!("service", service = &*slot.path, attempt);
     let context = ServiceContext {
         slot: slot.clone(),
-        events: report.core.events.clone(),
-        prometheus: report.core.prometheus.clone(),
-        root: report.core.root_weak(),
+        core: report.core.clone(),
     };
     let run = context::scope(
         context,
         AssertUnwindSafe(slot.service.run(token)).catch_unwind(),
     )
     .instrument(span);
-    report.outcome = tokio::select! {
-        biased;
-        outcome = run => match outcome {
-            Ok(Ok(())) => Outcome::Clean,
-            Ok(Err(error)) => Outcome::Failed(format!("{error:#}")),
-            Err(panic) => Outcome::Failed(panic_message(&*panic)),
+    let outcome = match slot.heartbeat_timeout {
+        None => run.await,
+        // Boxed: most services have no deadline, and a timer is large.
+        Some(timeout) => tokio::select! {
+            biased;
+            outcome = run => outcome,
+            missed = Box::pin(watchdog(&slot, timeout)) => Ok(Err(anyhow::anyhow!(missed))),
         },
-        missed = watchdog(&slot) => Outcome::Failed(missed),
+    };
+    report.outcome = match outcome {
+        Ok(Ok(())) => Outcome::Clean,
+        Ok(Err(error)) => Outcome::Failed(format!("{error:#}")),
+        Err(panic) => Outcome::Failed(panic_message(&*panic)),
     };
 }
 
-/// Resolves when the run misses its heartbeat deadline (never, without one).
-async fn watchdog(slot: &Slot) -> String {
-    let Some(timeout) = slot.heartbeat_timeout else {
-        return std::future::pending().await;
-    };
+/// Resolves when the run misses its heartbeat deadline.
+async fn watchdog(slot: &Slot, timeout: Duration) -> String {
     loop {
         let last = slot.with(|state, _| state.last_heartbeat);
         tokio::time::sleep_until(last + timeout).await;

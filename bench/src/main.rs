@@ -1,0 +1,383 @@
+//! Janus against the floor (raw tokio) and the peers a user would pick
+//! instead. See `BENCHMARKS.md` at the repository root.
+//!
+//! ```text
+//! cargo run --release -- all [--reps 5] [--systems raw,janus,…] [--workloads w1,w3]
+//! cargo run --release -- one <system> <workload> <n>      # one measurement, one process
+//! ```
+//!
+//! The driver runs every measurement in a fresh process, interleaves the
+//! systems within each repetition, and prints a markdown table of medians
+//! with each system's ratio to raw tokio (the median of the per-repetition
+//! ratios).
+
+mod janus_impl;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+/// One measurement: the headline value, and latency percentiles for the
+/// restart workloads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Measurement {
+    pub(crate) value: f64,
+    pub(crate) p50: Option<Duration>,
+    pub(crate) p99: Option<Duration>,
+}
+
+impl Measurement {
+    pub(crate) fn value(value: f64) -> Self {
+        Self {
+            value,
+            p50: None,
+            p99: None,
+        }
+    }
+
+    pub(crate) fn churn(restarts: usize, elapsed: Duration, mut latencies: Vec<Duration>) -> Self {
+        latencies.sort_unstable();
+        let pick = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+        };
+        Self {
+            value: restarts as f64 / elapsed.as_secs_f64(),
+            p50: pick(0.50),
+            p99: pick(0.99),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Workload {
+    /// Start N idle services; time until all report running.
+    Spawn,
+    /// With N running, graceful shutdown until the supervisor returns.
+    Shutdown,
+    /// Resident memory growth per idle service.
+    Memory,
+    /// One service failing at once, zero backoff: restarts/s and latency.
+    RestartChurn,
+    /// The same with a panic.
+    PanicChurn,
+    /// A 3-level tree of 10k services: one_for_all restart of a 100-child group.
+    Tree,
+    /// W3 with a `#[janus::service]`-generated service.
+    MacroChurn,
+}
+
+impl Workload {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "w1" | "spawn" => Self::Spawn,
+            "w2" | "shutdown" => Self::Shutdown,
+            "w4" | "memory" => Self::Memory,
+            "w3" | "restart" => Self::RestartChurn,
+            "w5" | "panic" => Self::PanicChurn,
+            "w6" | "tree" => Self::Tree,
+            "w3m" | "macro" => Self::MacroChurn,
+            _ => return None,
+        })
+    }
+
+    fn id(self) -> &'static str {
+        match self {
+            Self::Spawn => "w1",
+            Self::Shutdown => "w2",
+            Self::Memory => "w4",
+            Self::RestartChurn => "w3",
+            Self::PanicChurn => "w5",
+            Self::Tree => "w6",
+            Self::MacroChurn => "w3m",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Spawn => "W1 spawn (ms until all running)",
+            Self::Shutdown => "W2 shutdown (ms until drained)",
+            Self::Memory => "W4 memory (bytes RSS per idle service)",
+            Self::RestartChurn => "W3 restart churn (restarts/s)",
+            Self::PanicChurn => "W5 panic churn (restarts/s)",
+            Self::Tree => "W6 tree: one_for_all restart of a 100-child group (ms)",
+            Self::MacroChurn => "W3 with a #[janus::service] service (restarts/s)",
+        }
+    }
+
+    /// Restarts per second: higher is better, so ratios are inverted.
+    fn higher_is_better(self) -> bool {
+        matches!(self, Self::RestartChurn | Self::PanicChurn | Self::MacroChurn)
+    }
+
+    fn sizes(self) -> &'static [usize] {
+        match self {
+            Self::Spawn | Self::Shutdown => &[1_000, 10_000, 100_000],
+            Self::Memory => &[100_000],
+            Self::RestartChurn | Self::PanicChurn | Self::MacroChurn => &[100_000],
+            Self::Tree => &[10_000],
+        }
+    }
+}
+
+const ALL_WORKLOADS: [Workload; 7] = [
+    Workload::Spawn,
+    Workload::Shutdown,
+    Workload::Memory,
+    Workload::RestartChurn,
+    Workload::PanicChurn,
+    Workload::Tree,
+    Workload::MacroChurn,
+];
+
+/// Runs one measurement in this process.
+fn run_one(system: &str, workload: Workload, n: usize) -> anyhow::Result<Measurement> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if matches!(workload, Workload::PanicChurn) {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
+    runtime.block_on(async move {
+        match system {
+            "raw" => raw::run(workload, n).await,
+            "janus" => janus_impl::run(workload, n).await,
+            other => anyhow::bail!("unknown system {other}"),
+        }
+    })
+}
+
+fn systems_for(workload: Workload) -> &'static [&'static str] {
+    match workload {
+        Workload::MacroChurn => &["janus", "janus-macro"],
+        _ => &["raw", "janus"],
+    }
+}
+
+/// Runs `one` in a fresh process and parses its answer.
+fn measure_in_child(system: &str, workload: Workload, n: usize) -> anyhow::Result<Measurement> {
+    let (system, workload_arg) = match (system, workload) {
+        ("janus", Workload::MacroChurn) => ("janus", "w3"),
+        ("janus-macro", Workload::MacroChurn) => ("janus", "w3m"),
+        (system, workload) => (system, workload.id()),
+    };
+    let output = Command::new(std::env::current_exe()?)
+        .args(["one", system, workload_arg, &n.to_string()])
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{system} {workload_arg} {n} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout)?;
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .ok_or_else(|| anyhow::anyhow!("no RESULT line from {system} {workload_arg}"))?;
+    let mut fields = line.split_whitespace();
+    let value: f64 = fields.next().unwrap_or("nan").parse()?;
+    let nanos = |f: Option<&str>| f.and_then(|v| v.parse::<u64>().ok()).map(Duration::from_nanos);
+    Ok(Measurement {
+        value,
+        p50: nanos(fields.next()),
+        p99: nanos(fields.next()),
+    })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+fn drive(args: &[String]) -> anyhow::Result<()> {
+    let mut reps = 5;
+    let mut workloads: Vec<Workload> = ALL_WORKLOADS.to_vec();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--reps" => reps = iter.next().map_or(Ok(5), |v| v.parse())?,
+            "--workloads" => {
+                workloads = iter
+                    .next()
+                    .map(|v| v.split(',').filter_map(Workload::parse).collect())
+                    .unwrap_or_default();
+            }
+            other => anyhow::bail!("unknown option {other}"),
+        }
+    }
+    // (workload, n, system) → per-repetition measurements.
+    let mut results: BTreeMap<(Workload, usize, &str), Vec<Measurement>> = BTreeMap::new();
+    for rep in 0..reps {
+        for &workload in &workloads {
+            for &n in workload.sizes() {
+                for &system in systems_for(workload) {
+                    let m = measure_in_child(system, workload, n)?;
+                    eprintln!("rep {rep} {} n={n} {system}: {:.1}", workload.id(), m.value);
+                    results.entry((workload, n, system)).or_default().push(m);
+                }
+            }
+        }
+    }
+    println!("| workload | n | system | median | ratio to baseline | p50 latency | p99 latency |");
+    println!("|---|---:|---|---:|---:|---:|---:|");
+    for &workload in &workloads {
+        for &n in workload.sizes() {
+            let systems = systems_for(workload);
+            let baseline = systems[0];
+            for &system in systems {
+                let Some(runs) = results.get(&(workload, n, system)) else {
+                    continue;
+                };
+                let base = &results[&(workload, n, baseline)];
+                let mut values: Vec<f64> = runs.iter().map(|m| m.value).collect();
+                let mut ratios: Vec<f64> = runs
+                    .iter()
+                    .zip(base)
+                    .map(|(m, b)| {
+                        if workload.higher_is_better() {
+                            b.value / m.value
+                        } else {
+                            m.value / b.value
+                        }
+                    })
+                    .collect();
+                let mut p50s: Vec<f64> = runs.iter().filter_map(|m| m.p50).map(|d| d.as_secs_f64() * 1e6).collect();
+                let mut p99s: Vec<f64> = runs.iter().filter_map(|m| m.p99).map(|d| d.as_secs_f64() * 1e6).collect();
+                let latency = |v: &mut Vec<f64>| {
+                    if v.is_empty() {
+                        "".to_owned()
+                    } else {
+                        format!("{:.1} µs", median(v))
+                    }
+                };
+                println!(
+                    "| {} | {n} | {system} | {:.1} | {:.2}× | {} | {} |",
+                    workload.title(),
+                    median(&mut values),
+                    median(&mut ratios),
+                    latency(&mut p50s),
+                    latency(&mut p99s),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("one") => {
+            let [_, system, workload, n] = args.as_slice() else {
+                anyhow::bail!("usage: janus-bench one <system> <workload> <n>");
+            };
+            let workload = Workload::parse(workload).ok_or_else(|| anyhow::anyhow!("unknown workload {workload}"))?;
+            let m = run_one(system, workload, n.parse()?)?;
+            let nanos = |d: Option<Duration>| d.map_or(String::new(), |d| d.as_nanos().to_string());
+            println!("RESULT {} {} {}", m.value, nanos(m.p50), nanos(m.p99));
+            Ok(())
+        }
+        Some("all") => drive(&args[1..]),
+        _ => anyhow::bail!("usage: janus-bench all [--reps 5] [--workloads w1,w3] | one <system> <workload> <n>"),
+    }
+}
+
+/// Resident set size of this process, in bytes.
+pub(crate) fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// What a churning service records: when each run started and failed.
+pub(crate) struct Churn {
+    remaining: std::sync::atomic::AtomicUsize,
+    starts: std::sync::Mutex<Vec<std::time::Instant>>,
+    fails: std::sync::Mutex<Vec<std::time::Instant>>,
+    pub(crate) done: tokio::sync::Notify,
+    started_at: std::time::Instant,
+}
+
+impl Churn {
+    pub(crate) fn new(restarts: usize) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            remaining: std::sync::atomic::AtomicUsize::new(restarts),
+            starts: std::sync::Mutex::new(Vec::with_capacity(restarts + 1)),
+            fails: std::sync::Mutex::new(Vec::with_capacity(restarts)),
+            done: tokio::sync::Notify::new(),
+            started_at: std::time::Instant::now(),
+        })
+    }
+
+    /// Called at the start of a run: whether this run must fail (and it
+    /// records the failure time), or the churn is over.
+    pub(crate) fn run_should_fail(&self) -> bool {
+        let now = std::time::Instant::now();
+        self.starts.lock().expect("starts").push(now);
+        let left = self
+            .remaining
+            .fetch_update(std::sync::atomic::Ordering::AcqRel, std::sync::atomic::Ordering::Acquire, |r| {
+                r.checked_sub(1)
+            });
+        match left {
+            Ok(_) => {
+                self.fails.lock().expect("fails").push(std::time::Instant::now());
+                true
+            }
+            Err(_) => {
+                self.done.notify_one();
+                false
+            }
+        }
+    }
+
+    pub(crate) fn measurement(&self, restarts: usize) -> Measurement {
+        let starts = self.starts.lock().expect("starts");
+        let fails = self.fails.lock().expect("fails");
+        let elapsed = starts.last().copied().unwrap_or(self.started_at) - self.started_at;
+        let latencies = fails.iter().zip(starts.iter().skip(1)).map(|(f, s)| s.duration_since(*f)).collect();
+        Measurement::churn(restarts, elapsed, latencies)
+    }
+}
+
+/// Counts services that report running, and wakes the waiter at `target`.
+pub(crate) struct Running {
+    count: std::sync::atomic::AtomicUsize,
+    target: std::sync::atomic::AtomicUsize,
+    pub(crate) all: tokio::sync::Notify,
+}
+
+impl Running {
+    pub(crate) fn new(target: usize) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            count: std::sync::atomic::AtomicUsize::new(0),
+            target: std::sync::atomic::AtomicUsize::new(target),
+            all: tokio::sync::Notify::new(),
+        })
+    }
+
+    pub(crate) fn report(&self) {
+        let n = self.count.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
+        if n == self.target.load(std::sync::atomic::Ordering::Acquire) {
+            self.all.notify_one();
+        }
+    }
+
+    /// Expects `more` further reports from now on.
+    pub(crate) fn expect_more(&self, more: usize) {
+        let now = self.count.load(std::sync::atomic::Ordering::Acquire);
+        self.target.store(now + more, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
