@@ -362,8 +362,11 @@ async fn a_run_method_is_left_to_shut_down_gracefully() {
         flushed: AtomicU64::new(0),
     };
     let cancel = CancellationToken::new();
-    cancel.cancel();
-    f.run(cancel).await.expect("clean");
+    let (result, ()) = tokio::join!(f.run(cancel.clone()), async {
+        sleep(ms(10)).await;
+        cancel.cancel();
+    });
+    result.expect("clean");
     assert_eq!(
         f.flushed.load(Ordering::SeqCst),
         1,
