@@ -14,11 +14,15 @@
 //! | `janus_supervisor_terminated_total` | counter | |
 //! | `janus_supervisor_restarts_total` | counter | `service` |
 //! | `janus_supervisor_circuit_breaker_trips_total` | counter | `service` |
-//! | `janus_supervisor_uptime_seconds` | histogram | `service` |
+//! | `janus_supervisor_uptime_seconds` | histogram | |
 //!
 //! `active_services` is incremented and decremented, never overwritten, so
 //! several supervisors add up instead of hiding each other's count. Per-service
-//! series are created on their first event, not at spawn.
+//! series are created on their first event, not at spawn, so that a hundred
+//! thousand quiet services cost no series. The uptime histogram is the
+//! distribution over all terminated services: one observation per service
+//! would make a per-service histogram meaningless, and a series per service
+//! costly.
 //!
 //! ```
 //! let text = janus::metrics::metrics().encode();
@@ -29,7 +33,7 @@ use std::sync::OnceLock;
 
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
 
@@ -66,9 +70,9 @@ pub struct JanusMetrics {
     pub supervisor_restarts_total: IntCounterVec,
     /// `janus_supervisor_circuit_breaker_trips_total{service}`: breakers opened.
     pub supervisor_circuit_breaker_trips: IntCounterVec,
-    /// `janus_supervisor_uptime_seconds{service}`: time spent running, observed
-    /// when a service terminates.
-    pub supervisor_uptime_seconds: HistogramVec,
+    /// `janus_supervisor_uptime_seconds`: time a service spent running,
+    /// observed when it terminates.
+    pub supervisor_uptime_seconds: Histogram,
 }
 
 impl Default for JanusMetrics {
@@ -112,13 +116,12 @@ impl JanusMetrics {
                 service,
             )
             .expect("valid metric definition"),
-            supervisor_uptime_seconds: HistogramVec::new(
+            supervisor_uptime_seconds: Histogram::with_opts(
                 HistogramOpts::new(
                     "janus_supervisor_uptime_seconds",
                     "Seconds a service spent running, observed when it terminates.",
                 )
                 .buckets(UPTIME_BUCKETS.to_vec()),
-                service,
             )
             .expect("valid metric definition"),
             registry,
@@ -198,9 +201,7 @@ mod tests {
         m.supervisor_circuit_breaker_trips
             .with_label_values(&["feed"])
             .inc();
-        m.supervisor_uptime_seconds
-            .with_label_values(&["feed"])
-            .observe(42.0);
+        m.supervisor_uptime_seconds.observe(42.0);
         let text = m.encode();
         for series in [
             "janus_supervisor_spawned_total 0",
@@ -208,8 +209,8 @@ mod tests {
             "janus_supervisor_terminated_total 0",
             "janus_supervisor_restarts_total{service=\"feed\"} 1",
             "janus_supervisor_circuit_breaker_trips_total{service=\"feed\"} 1",
-            "janus_supervisor_uptime_seconds_bucket{service=\"feed\",le=\"60\"} 1",
-            "janus_supervisor_uptime_seconds_bucket{service=\"feed\",le=\"604800\"} 1",
+            "janus_supervisor_uptime_seconds_bucket{le=\"60\"} 1",
+            "janus_supervisor_uptime_seconds_bucket{le=\"604800\"} 1",
         ] {
             assert!(text.contains(series), "missing {series} in\n{text}");
         }

@@ -354,8 +354,8 @@ async fn uptime_histogram_fits_long_uptimes() {
     sup.wait_for_drain().await;
     let text = metrics.encode();
     for line in [
-        r#"janus_supervisor_uptime_seconds_bucket{service="long-lived",le="3600"} 0"#,
-        r#"janus_supervisor_uptime_seconds_bucket{service="long-lived",le="14400"} 1"#,
+        r#"janus_supervisor_uptime_seconds_bucket{le="3600"} 0"#,
+        r#"janus_supervisor_uptime_seconds_bucket{le="14400"} 1"#,
     ] {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }

@@ -696,10 +696,13 @@ impl Actor {
     }
 
     fn terminate(&self, slot: &Slot, reason: TerminationReason) {
-        let shown = reason.to_string();
+        // Formatted only for a subscriber that wants it.
+        let shown = tracing::enabled!(tracing::Level::INFO).then(|| reason.to_string());
         if let Some(uptime) = slot.terminate(reason) {
-            tracing::info!(service = &*slot.path, reason = %shown, "service terminated");
-            self.core.record_termination(slot, uptime);
+            if let Some(reason) = shown {
+                tracing::info!(service = &*slot.path, %reason, "service terminated");
+            }
+            self.core.record_termination(uptime);
         }
     }
 

@@ -367,7 +367,7 @@ impl Core {
             .inc();
     }
 
-    pub(crate) fn record_termination(&self, slot: &Slot, uptime: Duration) {
+    pub(crate) fn record_termination(&self, uptime: Duration) {
         self.metrics
             .terminated_total
             .fetch_add(1, Ordering::Relaxed);
@@ -382,7 +382,6 @@ impl Core {
         self.prometheus.supervisor_active_services.dec();
         self.prometheus
             .supervisor_uptime_seconds
-            .with_label_values(&[&*slot.path])
             .observe(uptime.as_secs_f64());
     }
 }
