@@ -436,7 +436,7 @@ impl SupervisorSpec {
                     })?;
             }
             if let Some(tree) = &child.tree {
-                tree.validate_at(&engine::child_path(path, name))?;
+                tree.validate_at(&engine::child_path(path, &Arc::from(name)))?;
             }
         }
         Ok(())
@@ -453,7 +453,7 @@ impl SupervisorSpec {
         }
     }
 
-    fn build(&self, core: &Core) -> Result<(), SupervisorError> {
+    fn build(&self, core: &Arc<Core>) -> Result<(), SupervisorError> {
         for child in &self.children {
             core.add(child.service.clone(), child.options.overrides.clone())
                 .map_err(|source| SupervisorError::Spawn {

@@ -18,10 +18,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use super::slot::{Attempt, Slot, StopWhy};
-use super::{Core, Finished, Message, Outcome, Reply, attempt};
+use super::slot::{Slot, StopWhy};
+use super::{Core, Finished, Message, Outcome, Reply};
 use crate::backoff::BackoffAction;
 use crate::lifecycle::{ServiceLifecycle, ServicePhase, TerminationReason};
 use crate::supervisor::DrainReport;
@@ -304,15 +303,6 @@ impl Actor {
 
     fn handle(&mut self, message: Message) {
         match message {
-            Message::Start(slot) => match self.mode {
-                Mode::Running => self.launch(&slot, Duration::ZERO),
-                Mode::ShuttingDown { .. } | Mode::Done => {
-                    self.terminate(&slot, TerminationReason::Cancelled);
-                }
-                Mode::Group { .. } | Mode::Command { .. } => {
-                    self.deferred.push_back(Message::Start(slot));
-                }
-            },
             Message::Exited {
                 slot,
                 generation,
@@ -346,6 +336,7 @@ impl Actor {
         };
         slot.with(|state, _| {
             state.attempt = None;
+            state.ended_generation = generation;
             state.ready = false;
             if let Some(error) = &error {
                 state.lifecycle.record_failure(error);
@@ -559,25 +550,7 @@ impl Actor {
     }
 
     fn launch(&mut self, slot: &Arc<Slot>, delay: Duration) {
-        let token = CancellationToken::new();
-        let generation = slot.with(|state, _| {
-            state.generation += 1;
-            state.stop = None;
-            state.generation
-        });
-        let task = self.core.tracker.spawn(attempt::run(
-            self.core.clone(),
-            slot.clone(),
-            generation,
-            token.clone(),
-            delay,
-        ));
-        slot.with(|state, _| {
-            state.attempt = Some(Attempt {
-                token,
-                task: task.abort_handle(),
-            });
-        });
+        self.core.launch(slot, delay);
     }
 
     /// Asks `slot` to stop; it is waited for if it has a task running.

@@ -29,7 +29,7 @@ use crate::metrics::JanusMetrics;
 use crate::service::{JanusService, RestartPolicy};
 use crate::supervisor::{DrainReport, SpawnError, SupervisorMetrics};
 use crate::tree::{ControlError, Intensity, ShutdownOrder, Strategy, SupervisorError};
-use slot::{Slot, SlotConfig};
+use slot::{Attempt, Slot, SlotConfig};
 
 /// How a supervisor behaves.
 #[derive(Debug, Clone)]
@@ -67,7 +67,6 @@ pub(crate) enum Outcome {
 pub(crate) type Reply = oneshot::Sender<Result<(), ControlError>>;
 
 pub(crate) enum Message {
-    Start(Arc<Slot>),
     Exited {
         slot: Arc<Slot>,
         generation: u64,
@@ -111,9 +110,9 @@ pub(crate) struct Core {
 }
 
 /// The path of `name` under `parent`.
-pub(crate) fn child_path(parent: &str, name: &str) -> Arc<str> {
+pub(crate) fn child_path(parent: &str, name: &Arc<str>) -> Arc<str> {
     if parent.is_empty() {
-        Arc::from(name)
+        name.clone()
     } else {
         Arc::from(format!("{parent}/{name}"))
     }
@@ -181,9 +180,9 @@ impl Core {
         out
     }
 
-    /// Registers `service` (visible at once) and asks the actor to start it.
+    /// Registers `service` (visible at once) and starts it.
     pub(crate) fn add(
-        &self,
+        self: &Arc<Self>,
         service: Arc<dyn JanusService>,
         overrides: Overrides,
     ) -> Result<Arc<Slot>, SpawnError> {
@@ -192,8 +191,10 @@ impl Core {
             Ok(slot) => {
                 self.record_spawn();
                 tracing::info!(service = &*slot.path, policy = %slot.policy, "service spawned");
-                // The actor holds the receiver for as long as the core lives.
-                let _ = self.mailbox.send(Message::Start(slot.clone()));
+                // Started here rather than by the actor: spawning many
+                // services must not queue behind one task. A shutdown that
+                // raced with this finds the slot registered and stops it.
+                self.launch(slot, Duration::ZERO);
             }
             Err(error) => tracing::error!(%error, "spawn rejected"),
         }
@@ -260,6 +261,34 @@ impl Core {
             }
         }
         Ok(slot)
+    }
+
+    /// Runs one attempt of `slot` in a task of its own, after `delay`.
+    pub(crate) fn launch(self: &Arc<Self>, slot: &Arc<Slot>, delay: Duration) {
+        let token = CancellationToken::new();
+        let generation = slot.with(|state, _| {
+            state.generation += 1;
+            state.stop = None;
+            state.generation
+        });
+        // Spawned outside the lock, which the new task takes first thing.
+        let task = self.tracker.spawn(attempt::run(
+            self.clone(),
+            slot.clone(),
+            generation,
+            token.clone(),
+            delay,
+        ));
+        slot.with(|state, _| {
+            // Unless the attempt already ended (and the actor saw it), or a
+            // newer one replaced it.
+            if state.generation == generation && state.ended_generation != generation {
+                state.attempt = Some(Attempt {
+                    token,
+                    task: task.abort_handle(),
+                });
+            }
+        });
     }
 
     /// Refuses new children from now on.

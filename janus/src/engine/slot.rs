@@ -57,6 +57,8 @@ pub(crate) struct SlotState {
     pub(crate) backoff: BackoffState,
     /// Bumped at each launch and abort; exits of older attempts are ignored.
     pub(crate) generation: u64,
+    /// The last generation whose end the actor has handled.
+    pub(crate) ended_generation: u64,
     pub(crate) attempt: Option<Attempt>,
     pub(crate) stop: Option<StopWhy>,
     /// The running subtree, when this child is a supervisor.
@@ -163,6 +165,7 @@ impl Slot {
                 lifecycle: ServiceLifecycle::with_shared_name(name),
                 backoff: BackoffState::new(backoff),
                 generation: 0,
+                ended_generation: 0,
                 attempt: None,
                 stop: None,
                 subtree: None,
