@@ -145,6 +145,10 @@ struct Actor {
     aborted: Vec<String>,
 }
 
+/// Messages handled per wake-up, at most, before timers and cancellation
+/// are looked at again.
+const BATCH: usize = 256;
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -176,7 +180,15 @@ pub(crate) async fn run(core: Arc<Core>, mut inbox: mpsc::UnboundedReceiver<Mess
         tokio::select! {
             biased;
             message = inbox.recv() => match message {
-                Some(message) => actor.handle(message),
+                Some(message) => {
+                    actor.handle(message);
+                    // Handle what else is waiting before going back to the
+                    // select (and its timer): exits arrive in bursts.
+                    for _ in 0..BATCH {
+                        let Ok(message) = inbox.try_recv() else { break };
+                        actor.handle(message);
+                    }
+                }
                 // The core holds a sender for as long as this loop runs.
                 None => break,
             },
@@ -319,6 +331,8 @@ impl Actor {
         if !current {
             return;
         }
+        // A child still queued to be stopped that ended by itself is stopped.
+        let stopping = stopping || self.take_from_queue(&slot);
         let decides_now =
             stopping || matches!(self.mode, Mode::Running | Mode::ShuttingDown { .. });
         if !decides_now {
@@ -359,6 +373,21 @@ impl Actor {
         } else {
             self.exited(&slot, error);
         }
+    }
+
+    /// Removes `slot` from the current plan's queue, marking it as asked to
+    /// stop; whether it was there.
+    fn take_from_queue(&mut self, slot: &Arc<Slot>) -> bool {
+        let Some(plan) = self.plan_mut() else {
+            return false;
+        };
+        let Some(index) = plan.queue.iter().position(|s| Arc::ptr_eq(s, slot)) else {
+            return false;
+        };
+        plan.queue.remove(index);
+        let why = plan.why;
+        slot.with(|state, _| state.stop = Some(why));
+        true
     }
 
     /// A child's run ended on its own: restart it, or not.
