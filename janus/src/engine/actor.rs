@@ -12,7 +12,8 @@
 //! messages it does not consume wait in `deferred`, and are handled in
 //! order once it is over; shutdown interrupts anything.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,62 +27,108 @@ use crate::lifecycle::{ServiceLifecycle, ServicePhase, TerminationReason};
 use crate::supervisor::DrainReport;
 use crate::tree::{ControlError, Intensity, ShutdownOrder, Strategy, SupervisorError};
 
-/// Children asked to stop and not stopped yet, by deadline: O(log n) to
-/// add, remove or find the next deadline, however many stop at once.
+/// Children asked to stop and not stopped yet, by deadline: a heap with
+/// lazy removal. A child is waited for while its slot holds a stop
+/// deadline; entries whose child has stopped are dropped when they surface.
+/// O(log n) per child however many stop at once, one allocation for all.
 #[derive(Default)]
 struct Waiting {
-    by_deadline: BTreeMap<(Instant, usize), Arc<Slot>>,
-    deadline_of: HashMap<usize, Instant>,
+    heap: BinaryHeap<Reverse<Entry>>,
+    count: usize,
+}
+
+struct Entry {
+    deadline: Instant,
+    slot: Arc<Slot>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.deadline == other.deadline
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.deadline.cmp(&other.deadline)
+    }
+}
+
+impl Entry {
+    fn is_live(&self) -> bool {
+        self.slot
+            .with(|state, _| state.stop_deadline == Some(self.deadline))
+    }
 }
 
 impl Waiting {
-    fn key(slot: &Arc<Slot>) -> usize {
-        Arc::as_ptr(slot).addr()
-    }
-
     fn insert(&mut self, slot: Arc<Slot>, deadline: Instant) {
-        let key = Self::key(&slot);
-        if let Some(previous) = self.deadline_of.insert(key, deadline) {
-            self.by_deadline.remove(&(previous, key));
+        let was = slot.with(|state, _| state.stop_deadline.replace(deadline));
+        if was.is_none() {
+            self.count += 1;
         }
-        self.by_deadline.insert((deadline, key), slot);
+        self.heap.push(Reverse(Entry { deadline, slot }));
     }
 
-    fn remove(&mut self, slot: &Arc<Slot>) {
-        let key = Self::key(slot);
-        if let Some(deadline) = self.deadline_of.remove(&key) {
-            self.by_deadline.remove(&(deadline, key));
+    /// Forgets `slot`; whether it was waited for.
+    fn remove(&mut self, slot: &Arc<Slot>) -> bool {
+        let was = slot.with(|state, _| state.stop_deadline.take()).is_some();
+        if was {
+            self.count -= 1;
         }
+        was
     }
 
-    fn contains(&self, slot: &Arc<Slot>) -> bool {
-        self.deadline_of.contains_key(&Self::key(slot))
+    fn contains(slot: &Arc<Slot>) -> bool {
+        slot.with(|state, _| state.stop_deadline.is_some())
     }
 
     fn is_empty(&self) -> bool {
-        self.deadline_of.is_empty()
+        self.count == 0
     }
 
     fn len(&self) -> usize {
-        self.deadline_of.len()
+        self.count
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        self.by_deadline
-            .keys()
-            .next()
-            .map(|(deadline, _)| *deadline)
+    fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(Reverse(top)) = self.heap.peek() {
+            if top.is_live() {
+                return Some(top.deadline);
+            }
+            self.heap.pop();
+        }
+        None
     }
 
-    fn overdue(&self, now: Instant) -> Vec<Arc<Slot>> {
-        self.by_deadline
-            .range(..=(now, usize::MAX))
-            .map(|(_, slot)| slot.clone())
-            .collect()
+    fn overdue(&mut self, now: Instant) -> Vec<Arc<Slot>> {
+        let mut overdue = Vec::new();
+        while let Some(Reverse(top)) = self.heap.peek() {
+            if top.deadline > now {
+                break;
+            }
+            if let Some(Reverse(entry)) = self.heap.pop()
+                && entry.is_live()
+            {
+                overdue.push(entry.slot);
+            }
+        }
+        overdue
     }
 
     fn slots(&self) -> impl Iterator<Item = &Arc<Slot>> {
-        self.by_deadline.values()
+        self.heap
+            .iter()
+            .filter(|Reverse(entry)| entry.is_live())
+            .map(|Reverse(entry)| &entry.slot)
     }
 }
 
@@ -231,8 +278,8 @@ impl Actor {
         }
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        match &self.mode {
+    fn deadline(&mut self) -> Option<Instant> {
+        match &mut self.mode {
             Mode::Group {
                 resume_at: Some(at),
                 ..
@@ -765,7 +812,7 @@ impl Actor {
             .core
             .slots()
             .into_iter()
-            .filter(|s| !waiting.contains(s))
+            .filter(|s| !Waiting::contains(s))
             .collect();
         if order == ShutdownOrder::Reverse {
             queue = queue.into_iter().rev().collect();

@@ -57,6 +57,8 @@ pub(crate) struct SlotState {
     pub(crate) backoff: BackoffState,
     /// Bumped at each launch and abort; exits of older attempts are ignored.
     pub(crate) generation: u64,
+    /// When the supervisor stops waiting for this child to stop.
+    pub(crate) stop_deadline: Option<tokio::time::Instant>,
     /// The last generation whose end the actor has handled.
     pub(crate) ended_generation: u64,
     pub(crate) attempt: Option<Attempt>,
@@ -166,6 +168,7 @@ impl Slot {
                 backoff: BackoffState::new(backoff),
                 generation: 0,
                 ended_generation: 0,
+                stop_deadline: None,
                 attempt: None,
                 stop: None,
                 subtree: None,
