@@ -252,7 +252,8 @@ pub enum BackoffAction {
 /// ```
 #[derive(Debug, Clone)]
 pub struct BackoffState {
-    config: BackoffConfig,
+    /// Shared: the services of a supervisor mostly follow its one default.
+    config: std::sync::Arc<BackoffConfig>,
     attempt: u32,
     last_start: Option<Instant>,
     failures: VecDeque<Instant>,
@@ -266,6 +267,10 @@ impl BackoffState {
     /// reject inconsistent configurations instead.
     #[must_use]
     pub fn new(config: BackoffConfig) -> Self {
+        Self::shared(std::sync::Arc::new(config))
+    }
+
+    pub(crate) fn shared(config: std::sync::Arc<BackoffConfig>) -> Self {
         Self {
             config,
             attempt: 0,

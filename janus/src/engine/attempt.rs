@@ -65,7 +65,8 @@ pub(super) async fn run(
                 report.outcome = Outcome::NotStarted;
                 return;
             }
-            () = tokio::time::sleep(delay) => {}
+            // Boxed: a timer is large, and most attempts have none.
+            () = Box::pin(tokio::time::sleep(delay)) => {}
         }
     }
     let started = slot.with(|state, tx| {

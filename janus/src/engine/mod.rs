@@ -105,6 +105,7 @@ pub(crate) struct Core {
     pub(crate) metrics: Arc<SupervisorMetrics>,
     pub(crate) prometheus: JanusMetrics,
     pub(crate) events: Arc<EventHub>,
+    default_backoff: Arc<BackoffConfig>,
     /// The root of the tree this supervisor belongs to (itself, at the root).
     root: OnceLock<Weak<Core>>,
 }
@@ -126,6 +127,7 @@ impl Core {
         events: Arc<EventHub>,
     ) -> Self {
         let (mailbox, inbox) = mpsc::unbounded_channel();
+        let default_backoff = Arc::new(settings.default_backoff.clone());
         Self {
             settings,
             cancel,
@@ -137,6 +139,7 @@ impl Core {
             metrics: Arc::new(SupervisorMetrics::default()),
             prometheus,
             events,
+            default_backoff,
             root: OnceLock::new(),
         }
     }
@@ -207,10 +210,10 @@ impl Core {
         overrides: Overrides,
     ) -> Result<Arc<Slot>, SpawnError> {
         let name: Arc<str> = Arc::from(service.name());
-        let backoff = overrides
-            .backoff
-            .or_else(|| service.backoff_config())
-            .unwrap_or_else(|| self.settings.default_backoff.clone());
+        let backoff = match overrides.backoff.or_else(|| service.backoff_config()) {
+            Some(own) => Arc::new(own),
+            None => self.default_backoff.clone(),
+        };
         backoff
             .validate()
             .map_err(|source| SpawnError::InvalidBackoff {

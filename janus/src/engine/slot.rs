@@ -138,7 +138,7 @@ pub(crate) struct SlotConfig {
     pub(crate) policy: RestartPolicy,
     pub(crate) critical: bool,
     pub(crate) shutdown_timeout: Duration,
-    pub(crate) backoff: crate::backoff::BackoffConfig,
+    pub(crate) backoff: Arc<crate::backoff::BackoffConfig>,
 }
 
 impl SlotConfig {
@@ -165,7 +165,7 @@ impl Slot {
         Self {
             state: Mutex::new(SlotState {
                 lifecycle: ServiceLifecycle::with_shared_name(name),
-                backoff: BackoffState::new(backoff),
+                backoff: BackoffState::shared(backoff),
                 generation: 0,
                 ended_generation: 0,
                 stop_deadline: None,
