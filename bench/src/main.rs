@@ -12,7 +12,9 @@
 //! ratios).
 
 mod janus_impl;
+mod ractor_impl;
 mod raw;
+mod tgs;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -144,6 +146,8 @@ fn run_one(system: &str, workload: Workload, n: usize) -> anyhow::Result<Measure
         match system {
             "raw" => raw::run(workload, n).await,
             "janus" => janus_impl::run(workload, n).await,
+            "tgs" => tgs::run(workload, n).await,
+            "ractor" => ractor_impl::run(workload, n).await,
             other => anyhow::bail!("unknown system {other}"),
         }
     })
@@ -152,7 +156,8 @@ fn run_one(system: &str, workload: Workload, n: usize) -> anyhow::Result<Measure
 fn systems_for(workload: Workload) -> &'static [&'static str] {
     match workload {
         Workload::MacroChurn => &["janus", "janus-macro"],
-        _ => &["raw", "janus"],
+        Workload::Tree => &["raw", "janus"],
+        _ => &["raw", "janus", "tgs", "ractor"],
     }
 }
 

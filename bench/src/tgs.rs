@@ -1,0 +1,106 @@
+//! tokio-graceful-shutdown: subsystems under a `Toplevel`; a restart is the
+//! keep-alive loop of its documentation (example 12).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_graceful_shutdown::{ErrorAction, SubsystemBuilder, SubsystemHandle, Toplevel};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Churn, Measurement, Running, Workload, rss_bytes};
+
+pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurement> {
+    match workload {
+        Workload::Spawn | Workload::Shutdown | Workload::Memory => {
+            let before = rss_bytes();
+            let running = Running::new(n);
+            let cancelled = Arc::new(AtomicUsize::new(0));
+            let token = CancellationToken::new();
+            let started = Instant::now();
+            let toplevel = {
+                let (running, cancelled) = (running.clone(), cancelled.clone());
+                Toplevel::new_with_shutdown_token(
+                    async move |s: &mut SubsystemHandle| {
+                        for i in 0..n {
+                            let (running, cancelled) = (running.clone(), cancelled.clone());
+                            s.start(SubsystemBuilder::new(
+                                format!("s{i}"),
+                                async move |h: &mut SubsystemHandle| -> anyhow::Result<()> {
+                                    running.report();
+                                    h.on_shutdown_requested().await;
+                                    cancelled.fetch_add(1, Ordering::Relaxed);
+                                    Ok(())
+                                },
+                            ));
+                        }
+                    },
+                    token.clone(),
+                )
+            };
+            let handle = tokio::spawn(toplevel.handle_shutdown_requests(Duration::from_secs(60)));
+            running.all.notified().await;
+            let spawn = started.elapsed();
+            let memory = rss_bytes().saturating_sub(before);
+            let stopping = Instant::now();
+            token.cancel();
+            handle.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let shutdown = stopping.elapsed();
+            anyhow::ensure!(cancelled.load(Ordering::Relaxed) == n, "not every subsystem saw shutdown");
+            Ok(Measurement::value(match workload {
+                Workload::Spawn => spawn.as_secs_f64() * 1e3,
+                Workload::Shutdown => shutdown.as_secs_f64() * 1e3,
+                _ => memory as f64 / n as f64,
+            }))
+        }
+        Workload::RestartChurn | Workload::PanicChurn | Workload::MacroChurn => {
+            let churn = Churn::new(n);
+            let panics = workload == Workload::PanicChurn;
+            let token = CancellationToken::new();
+            let toplevel = {
+                let churn = churn.clone();
+                Toplevel::new_with_shutdown_token(
+                    async move |s: &mut SubsystemHandle| {
+                        s.start(SubsystemBuilder::new(
+                            "keepalive",
+                            async move |h: &mut SubsystemHandle| -> anyhow::Result<()> {
+                                keepalive(h, churn, panics).await;
+                                Ok(())
+                            },
+                        ));
+                    },
+                    token.clone(),
+                )
+            };
+            let handle = tokio::spawn(toplevel.handle_shutdown_requests(Duration::from_secs(60)));
+            churn.done.notified().await;
+            token.cancel();
+            let _ = handle.await?;
+            Ok(churn.measurement(n))
+        }
+        Workload::Tree => anyhow::bail!("tokio-graceful-shutdown has no one_for_all restart"),
+    }
+}
+
+async fn keepalive(h: &mut SubsystemHandle, churn: Arc<Churn>, panics: bool) {
+    loop {
+        let churn = churn.clone();
+        let nested = h.start(
+            SubsystemBuilder::new("churn", async move |s: &mut SubsystemHandle| -> anyhow::Result<()> {
+                if churn.run_should_fail() {
+                    if panics {
+                        panic!("churn");
+                    }
+                    anyhow::bail!("churn");
+                }
+                s.on_shutdown_requested().await;
+                Ok(())
+            })
+            .on_failure(ErrorAction::CatchAndLocalShutdown)
+            .on_panic(ErrorAction::CatchAndLocalShutdown),
+        );
+        if nested.join().await.is_ok() || h.is_shutdown_requested() {
+            return;
+        }
+    }
+}
