@@ -31,10 +31,10 @@ use crate::tree::{ControlError, Intensity, ShutdownOrder, Strategy, SupervisorEr
 /// lazy removal. A child is waited for while its slot holds a stop
 /// deadline; entries whose child has stopped are dropped when they surface.
 /// O(log n) per child however many stop at once, one allocation for all.
-#[derive(Default)]
 struct Waiting {
     heap: BinaryHeap<Reverse<Entry>>,
-    count: usize,
+    /// Keeps the count, which attempts that stop by themselves decrement.
+    core: Arc<Core>,
 }
 
 struct Entry {
@@ -70,11 +70,15 @@ impl Entry {
 }
 
 impl Waiting {
-    fn insert(&mut self, slot: Arc<Slot>, deadline: Instant) {
-        let was = slot.with(|state, _| state.stop_deadline.replace(deadline));
-        if was.is_none() {
-            self.count += 1;
+    fn new(core: Arc<Core>) -> Self {
+        Self {
+            heap: BinaryHeap::new(),
+            core,
         }
+    }
+
+    /// Watches `slot`, whose deadline its slot already holds.
+    fn push(&mut self, slot: Arc<Slot>, deadline: Instant) {
         self.heap.push(Reverse(Entry { deadline, slot }));
     }
 
@@ -82,7 +86,7 @@ impl Waiting {
     fn remove(&mut self, slot: &Arc<Slot>) -> bool {
         let was = slot.with(|state, _| state.stop_deadline.take()).is_some();
         if was {
-            self.count -= 1;
+            self.core.stop_done();
         }
         was
     }
@@ -92,11 +96,11 @@ impl Waiting {
     }
 
     fn is_empty(&self) -> bool {
-        self.count == 0
+        self.core.stops_pending() == 0
     }
 
     fn len(&self) -> usize {
-        self.count
+        self.core.stops_pending()
     }
 
     fn next_deadline(&mut self) -> Option<Instant> {
@@ -141,11 +145,16 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(why: StopWhy, queue: VecDeque<Arc<Slot>>, order: ShutdownOrder) -> Self {
+    fn new(
+        core: &Arc<Core>,
+        why: StopWhy,
+        queue: VecDeque<Arc<Slot>>,
+        order: ShutdownOrder,
+    ) -> Self {
         Self {
             why,
             queue,
-            waiting: Waiting::default(),
+            waiting: Waiting::new(core.clone()),
             concurrent: order == ShutdownOrder::Concurrent,
         }
     }
@@ -241,6 +250,8 @@ pub(crate) async fn run(core: Arc<Core>, mut inbox: mpsc::UnboundedReceiver<Mess
             },
             () = core.cancel.cancelled(), if !actor.shutting_down() => actor.begin_shutdown(),
             () = sleep_until(deadline) => actor.on_deadline(),
+            // Children stopping by themselves during a shutdown count down.
+            () = core.stops_done.notified() => {}
         }
     }
     while let Ok(message) = inbox.try_recv() {
@@ -549,7 +560,7 @@ impl Actor {
             "restarting the child with its siblings"
         );
         self.mode = Mode::Group {
-            plan: Plan::new(StopWhy::Group, queue, self.core.settings.order),
+            plan: Plan::new(&self.core, StopWhy::Group, queue, self.core.settings.order),
             members,
             delay,
             trigger: trigger.path.clone(),
@@ -602,6 +613,7 @@ impl Actor {
         );
         self.mode = Mode::Command {
             plan: Plan::new(
+                &self.core,
                 StopWhy::Command,
                 VecDeque::from([slot.clone()]),
                 ShutdownOrder::Reverse,
@@ -631,6 +643,8 @@ impl Actor {
 
     /// Asks `slot` to stop; it is waited for if it has a task running.
     fn request_stop(&mut self, slot: Arc<Slot>, why: StopWhy) {
+        let deadline = Instant::now() + slot.shutdown_timeout;
+        let core = &self.core;
         let running = slot.with(|state, tx| {
             if state.lifecycle.phase().is_terminal() {
                 return None;
@@ -643,17 +657,26 @@ impl Actor {
                     ServiceLifecycle::transition_to_stopping,
                 );
             }
-            Some(state.attempt.as_ref().map(|a| a.token.cancel()).is_some())
+            let Some(attempt) = state.attempt.as_ref() else {
+                return Some(false);
+            };
+            // Counted before the deadline is set: whoever clears the
+            // deadline (this loop, or the attempt itself) counts down.
+            if state.stop_deadline.is_none() {
+                core.stop_pending();
+            }
+            state.stop_deadline = Some(deadline);
+            attempt.token.cancel();
+            Some(true)
         });
         match running {
-            None => {}
             Some(true) => {
-                let deadline = Instant::now() + slot.shutdown_timeout;
                 if let Some(plan) = self.plan_mut() {
-                    plan.waiting.insert(slot, deadline);
+                    plan.waiting.push(slot, deadline);
                 }
             }
             Some(false) => self.stopped(&slot, Outcome::NotStarted),
+            None => {}
         }
     }
 
@@ -784,7 +807,7 @@ impl Actor {
             return;
         }
         self.core.close();
-        let mut waiting = Waiting::default();
+        let mut waiting = Waiting::new(self.core.clone());
         match std::mem::replace(&mut self.mode, Mode::Running) {
             Mode::Group { plan, .. } => waiting = plan.waiting,
             Mode::Command { plan, reply, .. } => {
@@ -823,7 +846,7 @@ impl Actor {
             order = %order,
             "stopping children"
         );
-        let mut plan = Plan::new(StopWhy::Shutdown, queue, order);
+        let mut plan = Plan::new(&self.core, StopWhy::Shutdown, queue, order);
         plan.waiting = waiting;
         self.mode = Mode::ShuttingDown { plan };
         for message in std::mem::take(&mut self.deferred) {

@@ -11,10 +11,10 @@ use futures_util::FutureExt as _;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use super::slot::Slot;
+use super::slot::{Slot, StopWhy};
 use super::{Core, Message, Outcome};
 use crate::context::{self, ServiceContext};
-use crate::lifecycle::{ServiceLifecycle, ServicePhase};
+use crate::lifecycle::{ServiceLifecycle, ServicePhase, TerminationReason};
 
 /// Reports the attempt's end to the actor when dropped, whatever dropped it.
 struct ExitReport {
@@ -27,11 +27,52 @@ struct ExitReport {
 impl Drop for ExitReport {
     fn drop(&mut self) {
         let outcome = std::mem::replace(&mut self.outcome, Outcome::Dropped);
-        self.core.send(Message::Exited {
-            slot: self.slot.clone(),
-            generation: self.generation,
-            outcome,
+        if let Some(outcome) = self.finish_shutdown(outcome) {
+            self.core.send(Message::Exited {
+                slot: self.slot.clone(),
+                generation: self.generation,
+                outcome,
+            });
+        }
+    }
+}
+
+impl ExitReport {
+    /// A run that ends because the supervisor shuts down records its own
+    /// termination: a mass shutdown then finishes in parallel on every
+    /// worker instead of queueing one message per service behind the control
+    /// loop, which only counts down. Hands the outcome back otherwise.
+    fn finish_shutdown(&self, outcome: Outcome) -> Option<Outcome> {
+        let mut outcome = Some(outcome);
+        let finished = self.slot.with(|state, tx| {
+            if state.generation != self.generation || state.stop != Some(StopWhy::Shutdown) {
+                return None;
+            }
+            state.attempt = None;
+            state.ended_generation = self.generation;
+            state.ready = false;
+            let reason = match outcome.take().unwrap_or(Outcome::Dropped) {
+                Outcome::Clean | Outcome::NotStarted => TerminationReason::Cancelled,
+                Outcome::Failed(error) => {
+                    state.lifecycle.record_failure(&error);
+                    TerminationReason::FailedDuringShutdown(error)
+                }
+                Outcome::Dropped => TerminationReason::Aborted,
+            };
+            let waited = state.stop_deadline.take().is_some();
+            Some((state.terminate(tx, reason), waited))
         });
+        let Some((uptime, waited)) = finished else {
+            return outcome;
+        };
+        if let Some(uptime) = uptime {
+            tracing::info!(service = &*self.slot.path, "service terminated");
+            self.core.record_termination(uptime);
+        }
+        if waited {
+            self.core.stop_done();
+        }
+        None
     }
 }
 

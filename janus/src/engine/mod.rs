@@ -106,6 +106,10 @@ pub(crate) struct Core {
     pub(crate) prometheus: JanusMetrics,
     pub(crate) events: Arc<EventHub>,
     default_backoff: Arc<BackoffConfig>,
+    /// Children asked to stop and not stopped yet (the current plan's).
+    stops_pending: std::sync::atomic::AtomicUsize,
+    /// Woken when `stops_pending` drops to zero outside the control loop.
+    pub(crate) stops_done: tokio::sync::Notify,
     /// The root of the tree this supervisor belongs to (itself, at the root).
     root: OnceLock<Weak<Core>>,
 }
@@ -140,8 +144,26 @@ impl Core {
             prometheus,
             events,
             default_backoff,
+            stops_pending: std::sync::atomic::AtomicUsize::new(0),
+            stops_done: tokio::sync::Notify::new(),
             root: OnceLock::new(),
         }
+    }
+
+    /// One more child to wait for.
+    pub(crate) fn stop_pending(&self) {
+        self.stops_pending.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// One child less to wait for; wakes the control loop at the last.
+    pub(crate) fn stop_done(&self) {
+        if self.stops_pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.stops_done.notify_one();
+        }
+    }
+
+    pub(crate) fn stops_pending(&self) -> usize {
+        self.stops_pending.load(Ordering::Acquire)
     }
 
     /// Records which core is the root of this one's tree.

@@ -242,23 +242,32 @@ impl Slot {
     /// Terminates the child for `reason`, exactly once: the time it spent
     /// running if this call did it, `None` if it had already terminated.
     pub(crate) fn terminate(&self, reason: TerminationReason) -> Option<Duration> {
-        self.with(|state, tx| {
-            let lc = &mut state.lifecycle;
-            if lc.phase().is_terminal() {
-                return None;
-            }
-            let by_shutdown = matches!(
-                reason,
-                TerminationReason::Cancelled
-                    | TerminationReason::Aborted
-                    | TerminationReason::FailedDuringShutdown(_)
-            );
-            if by_shutdown && lc.phase().is_alive() {
-                tx.apply(lc, None, ServiceLifecycle::transition_to_stopping);
-            }
-            tx.apply(lc, None, |lc| lc.transition_to_terminated(reason));
-            state.stop = None;
-            Some(state.lifecycle.cumulative_running_time())
-        })
+        self.with(|state, tx| state.terminate(tx, reason))
+    }
+}
+
+impl SlotState {
+    /// [`Slot::terminate`], on an already locked slot.
+    pub(crate) fn terminate(
+        &mut self,
+        tx: &Transitions<'_>,
+        reason: TerminationReason,
+    ) -> Option<Duration> {
+        let lc = &mut self.lifecycle;
+        if lc.phase().is_terminal() {
+            return None;
+        }
+        let by_shutdown = matches!(
+            reason,
+            TerminationReason::Cancelled
+                | TerminationReason::Aborted
+                | TerminationReason::FailedDuringShutdown(_)
+        );
+        if by_shutdown && lc.phase().is_alive() {
+            tx.apply(lc, None, ServiceLifecycle::transition_to_stopping);
+        }
+        tx.apply(lc, None, |lc| lc.transition_to_terminated(reason));
+        self.stop = None;
+        Some(self.lifecycle.cumulative_running_time())
     }
 }
