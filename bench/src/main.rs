@@ -12,6 +12,7 @@
 //! ratios).
 
 mod janus_impl;
+mod kameo_impl;
 mod ractor_impl;
 mod raw;
 mod tgs;
@@ -148,6 +149,7 @@ fn run_one(system: &str, workload: Workload, n: usize) -> anyhow::Result<Measure
             "janus" => janus_impl::run(workload, n).await,
             "tgs" => tgs::run(workload, n).await,
             "ractor" => ractor_impl::run(workload, n).await,
+            "kameo" => kameo_impl::run(workload, n).await,
             other => anyhow::bail!("unknown system {other}"),
         }
     })
@@ -157,7 +159,7 @@ fn systems_for(workload: Workload) -> &'static [&'static str] {
     match workload {
         Workload::MacroChurn => &["janus", "janus-macro"],
         Workload::Tree => &["raw", "janus"],
-        _ => &["raw", "janus", "tgs", "ractor"],
+        _ => &["raw", "janus", "tgs", "ractor", "kameo"],
     }
 }
 

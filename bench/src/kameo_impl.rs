@@ -1,0 +1,141 @@
+//! kameo: children supervised by a supervisor actor (`Spawn::supervise`,
+//! `RestartPolicy::Transient`), which restarts a child that failed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use kameo::actor::{Actor, ActorRef, Spawn, WeakActorRef};
+use kameo::error::{ActorStopReason, Infallible};
+use kameo::supervision::RestartPolicy;
+
+use crate::{Churn, Measurement, Running, Workload, rss_bytes};
+
+struct Holder;
+
+impl Actor for Holder {
+    type Args = ();
+    type Error = Infallible;
+
+    async fn on_start((): (), _: ActorRef<Self>) -> Result<Self, Infallible> {
+        Ok(Holder)
+    }
+}
+
+#[derive(Clone)]
+struct Idle {
+    running: Arc<Running>,
+    stopped: Arc<AtomicUsize>,
+}
+
+impl Actor for Idle {
+    type Args = Self;
+    type Error = Infallible;
+
+    async fn on_start(args: Self, _: ActorRef<Self>) -> Result<Self, Infallible> {
+        args.running.report();
+        Ok(args)
+    }
+
+    async fn on_stop(&mut self, _: WeakActorRef<Self>, _: ActorStopReason) -> Result<(), Infallible> {
+        self.stopped.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+struct Churner {
+    churn: Arc<Churn>,
+    panics: bool,
+}
+
+#[derive(Debug)]
+struct Failed;
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("churn")
+    }
+}
+
+impl Actor for Churner {
+    type Args = Self;
+    type Error = Failed;
+
+    async fn on_start(args: Self, _: ActorRef<Self>) -> Result<Self, Failed> {
+        if args.churn.run_should_fail() {
+            if args.panics {
+                panic!("churn");
+            }
+            return Err(Failed);
+        }
+        Ok(args)
+    }
+}
+
+pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurement> {
+    match workload {
+        Workload::Spawn | Workload::Shutdown | Workload::Memory => {
+            let before = rss_bytes();
+            let running = Running::new(n);
+            let stopped = Arc::new(AtomicUsize::new(0));
+            let holder = Holder::spawn(());
+            let started = Instant::now();
+            let mut children = Vec::with_capacity(n);
+            for _ in 0..n {
+                let idle = Idle {
+                    running: running.clone(),
+                    stopped: stopped.clone(),
+                };
+                children.push(
+                    Idle::supervise(&holder, idle)
+                        .restart_policy(RestartPolicy::Transient)
+                        .spawn()
+                        .await,
+                );
+            }
+            running.all.notified().await;
+            let spawn = started.elapsed();
+            let memory = rss_bytes().saturating_sub(before);
+            let stopping = Instant::now();
+            for child in &children {
+                let _ = child.stop_gracefully().await;
+            }
+            for child in &children {
+                child.wait_for_shutdown().await;
+            }
+            let shutdown = stopping.elapsed();
+            let _ = holder.stop_gracefully().await;
+            holder.wait_for_shutdown().await;
+            anyhow::ensure!(
+                stopped.load(Ordering::Relaxed) == n,
+                "{} of {n} actors stopped",
+                stopped.load(Ordering::Relaxed)
+            );
+            Ok(Measurement::value(match workload {
+                Workload::Spawn => spawn.as_secs_f64() * 1e3,
+                Workload::Shutdown => shutdown.as_secs_f64() * 1e3,
+                _ => memory as f64 / n as f64,
+            }))
+        }
+        Workload::RestartChurn | Workload::PanicChurn | Workload::MacroChurn => {
+            let churn = Churn::new(n);
+            let holder = Holder::spawn(());
+            let churner = Churner {
+                churn: churn.clone(),
+                panics: workload == Workload::PanicChurn,
+            };
+            let child = Churner::supervise(&holder, churner)
+                .restart_policy(RestartPolicy::Transient)
+                .restart_limit(u32::MAX, Duration::from_secs(3600))
+                .spawn()
+                .await;
+            churn.done.notified().await;
+            let _ = child.stop_gracefully().await;
+            let _ = holder.stop_gracefully().await;
+            holder.wait_for_shutdown().await;
+            Ok(churn.measurement(n))
+        }
+        Workload::Tree => anyhow::bail!("not measured for kameo"),
+    }
+}
