@@ -310,7 +310,11 @@ impl BackoffState {
     /// Records that the service starts a run now (the cooldown is measured
     /// from here).
     pub fn record_start(&mut self) {
-        self.last_start = Some(Instant::now());
+        self.record_start_at(Instant::now());
+    }
+
+    pub(crate) fn record_start_at(&mut self, now: Instant) {
+        self.last_start = Some(now);
     }
 
     /// Resets the exponent when the run that just ended lasted at least the

@@ -455,11 +455,14 @@ impl SupervisorSpec {
 
     fn build(&self, core: &Arc<Core>) -> Result<(), SupervisorError> {
         for child in &self.children {
-            core.add(child.service.clone(), child.options.overrides.clone())
-                .map_err(|source| SupervisorError::Spawn {
-                    supervisor: core.settings.path.to_string(),
-                    source,
-                })?;
+            core.add(
+                engine::ServiceRef::Shared(child.service.clone()),
+                child.options.overrides.clone(),
+            )
+            .map_err(|source| SupervisorError::Spawn {
+                supervisor: core.settings.path.to_string(),
+                source,
+            })?;
         }
         Ok(())
     }
@@ -660,7 +663,10 @@ impl SupervisorHandle {
         options: ChildOptions,
     ) -> Result<(), SpawnError> {
         self.core
-            .add(Arc::new(service), options.overrides)
+            .add(
+                engine::ServiceRef::Owned(Box::new(service)),
+                options.overrides,
+            )
             .map(drop)
     }
 

@@ -124,9 +124,10 @@ pub(super) async fn run(
             _ => return None,
         };
         tx.apply(lc, None, ServiceLifecycle::transition_to_running);
-        state.backoff.record_start();
+        let now = tokio::time::Instant::now();
+        state.backoff.record_start_at(now);
         state.ready = !slot.reports_readiness;
-        state.last_heartbeat = tokio::time::Instant::now();
+        state.last_heartbeat = now;
         Some((restarted, state.lifecycle.start_count()))
     });
     let Some((restarted, attempt)) = started else {

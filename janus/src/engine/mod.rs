@@ -12,7 +12,6 @@ pub(crate) mod actor;
 mod attempt;
 pub(crate) mod slot;
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
@@ -26,9 +25,10 @@ use crate::backoff::BackoffConfig;
 use crate::events::EventHub;
 use crate::lifecycle::ServiceLifecycleSnapshot;
 use crate::metrics::JanusMetrics;
-use crate::service::{JanusService, RestartPolicy};
+use crate::service::RestartPolicy;
 use crate::supervisor::{DrainReport, SpawnError, SupervisorMetrics};
 use crate::tree::{ControlError, Intensity, ShutdownOrder, Strategy, SupervisorError};
+pub(crate) use slot::ServiceRef;
 use slot::{Attempt, Slot, SlotConfig};
 
 /// How a supervisor behaves.
@@ -86,7 +86,8 @@ pub(crate) struct Finished {
 #[derive(Debug, Default)]
 struct Registry {
     slots: Vec<Arc<Slot>>,
-    index: HashMap<Arc<str>, usize>,
+    /// Names are chosen by the program, not by an adversary: a fast hash.
+    index: rustc_hash::FxHashMap<Arc<str>, usize>,
     /// Set when shutdown begins: no more children.
     closed: bool,
 }
@@ -208,7 +209,7 @@ impl Core {
     /// Registers `service` (visible at once) and starts it.
     pub(crate) fn add(
         self: &Arc<Self>,
-        service: Arc<dyn JanusService>,
+        service: ServiceRef,
         overrides: Overrides,
     ) -> Result<Arc<Slot>, SpawnError> {
         let result = self.register(service, overrides);
@@ -226,11 +227,7 @@ impl Core {
         result
     }
 
-    fn register(
-        &self,
-        service: Arc<dyn JanusService>,
-        overrides: Overrides,
-    ) -> Result<Arc<Slot>, SpawnError> {
+    fn register(&self, service: ServiceRef, overrides: Overrides) -> Result<Arc<Slot>, SpawnError> {
         let name: Arc<str> = Arc::from(service.name());
         let backoff = match overrides.backoff.or_else(|| service.backoff_config()) {
             Some(own) => Arc::new(own),

@@ -74,10 +74,28 @@ pub(crate) struct SlotState {
     pub(crate) last_heartbeat: Instant,
 }
 
+/// A child's service: owned (spawned once), or shared (a tree's spec runs
+/// its children again at each of its own restarts).
+pub(crate) enum ServiceRef {
+    Owned(Box<dyn JanusService>),
+    Shared(Arc<dyn JanusService>),
+}
+
+impl std::ops::Deref for ServiceRef {
+    type Target = dyn JanusService;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Owned(service) => &**service,
+            Self::Shared(service) => &**service,
+        }
+    }
+}
+
 /// A supervised child.
 pub(crate) struct Slot {
     pub(crate) path: Arc<str>,
-    pub(crate) service: Arc<dyn JanusService>,
+    pub(crate) service: ServiceRef,
     pub(crate) policy: RestartPolicy,
     pub(crate) critical: bool,
     pub(crate) shutdown_timeout: Duration,
@@ -134,7 +152,7 @@ impl Transitions<'_> {
 pub(crate) struct SlotConfig {
     pub(crate) name: Arc<str>,
     pub(crate) path: Arc<str>,
-    pub(crate) service: Arc<dyn JanusService>,
+    pub(crate) service: ServiceRef,
     pub(crate) policy: RestartPolicy,
     pub(crate) critical: bool,
     pub(crate) shutdown_timeout: Duration,

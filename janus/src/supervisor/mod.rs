@@ -64,7 +64,7 @@ pub use std::sync::atomic::{AtomicU64, Ordering};
 #[doc(hidden)]
 pub use std::time::Duration;
 
-use crate::engine::{Core, Finished, Overrides, Settings};
+use crate::engine::{Core, Finished, Overrides, ServiceRef, Settings};
 use crate::events::EventHub;
 use crate::metrics::JanusMetrics;
 use crate::tree::{ShutdownOrder, Strategy, SupervisorHandle};
@@ -546,7 +546,7 @@ impl JanusSupervisor {
             backoff: options.backoff,
             ..Overrides::default()
         };
-        self.core.add(Arc::from(service), overrides)?;
+        self.core.add(ServiceRef::Owned(service), overrides)?;
         self.core.spawn_actor();
         Ok(())
     }
