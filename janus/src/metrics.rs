@@ -2,7 +2,8 @@
 //!
 //! [`metrics()`] is the process-wide [`JanusMetrics`]; supervisors update it
 //! unless given another one with
-//! [`SupervisorConfig::with_metrics`](crate::supervisor::SupervisorConfig::with_metrics).
+//! [`JanusSupervisor::with_metrics`](crate::supervisor::JanusSupervisor::with_metrics)
+//! or [`SupervisorSpec::start_with_metrics`](crate::tree::SupervisorSpec::start_with_metrics).
 //! Each `JanusMetrics` owns its own [`Registry`], so creating several (or
 //! running several supervisors) never collides with the default registry or
 //! with each other.
