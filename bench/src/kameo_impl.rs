@@ -37,7 +37,11 @@ impl Actor for Idle {
         Ok(args)
     }
 
-    async fn on_stop(&mut self, _: WeakActorRef<Self>, _: ActorStopReason) -> Result<(), Infallible> {
+    async fn on_stop(
+        &mut self,
+        _: WeakActorRef<Self>,
+        _: ActorStopReason,
+    ) -> Result<(), Infallible> {
         self.stopped.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -112,11 +116,7 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
                 "{} of {n} actors stopped",
                 stopped.load(Ordering::Relaxed)
             );
-            Ok(Measurement::value(match workload {
-                Workload::Spawn => spawn.as_secs_f64() * 1e3,
-                Workload::Shutdown => shutdown.as_secs_f64() * 1e3,
-                _ => memory as f64 / n as f64,
-            }))
+            Ok(Measurement::of_fleet(workload, spawn, shutdown, memory, n))
         }
         Workload::RestartChurn | Workload::PanicChurn | Workload::MacroChurn => {
             let churn = Churn::new(n);

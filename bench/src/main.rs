@@ -39,6 +39,22 @@ impl Measurement {
         }
     }
 
+    /// W1, W2 or W4 from one run that measured all three: ms to start,
+    /// ms to stop, bytes per service.
+    pub(crate) fn of_fleet(
+        workload: Workload,
+        spawn: Duration,
+        shutdown: Duration,
+        memory: u64,
+        n: usize,
+    ) -> Self {
+        Self::value(match workload {
+            Workload::Spawn => spawn.as_secs_f64() * 1e3,
+            Workload::Shutdown => shutdown.as_secs_f64() * 1e3,
+            _ => memory as f64 / n as f64,
+        })
+    }
+
     pub(crate) fn churn(restarts: usize, elapsed: Duration, mut latencies: Vec<Duration>) -> Self {
         latencies.sort_unstable();
         let pick = |q: f64| {
@@ -112,7 +128,10 @@ impl Workload {
 
     /// Restarts per second: higher is better, so ratios are inverted.
     fn higher_is_better(self) -> bool {
-        matches!(self, Self::RestartChurn | Self::PanicChurn | Self::MacroChurn)
+        matches!(
+            self,
+            Self::RestartChurn | Self::PanicChurn | Self::MacroChurn
+        )
     }
 
     fn sizes(self) -> &'static [usize] {
@@ -185,7 +204,10 @@ fn measure_in_child(system: &str, workload: Workload, n: usize) -> anyhow::Resul
         .ok_or_else(|| anyhow::anyhow!("no RESULT line from {system} {workload_arg}"))?;
     let mut fields = line.split_whitespace();
     let value: f64 = fields.next().unwrap_or("nan").parse()?;
-    let nanos = |f: Option<&str>| f.and_then(|v| v.parse::<u64>().ok()).map(Duration::from_nanos);
+    let nanos = |f: Option<&str>| {
+        f.and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_nanos)
+    };
     Ok(Measurement {
         value,
         p50: nanos(fields.next()),
@@ -255,8 +277,16 @@ fn drive(args: &[String]) -> anyhow::Result<()> {
                         }
                     })
                     .collect();
-                let mut p50s: Vec<f64> = runs.iter().filter_map(|m| m.p50).map(|d| d.as_secs_f64() * 1e6).collect();
-                let mut p99s: Vec<f64> = runs.iter().filter_map(|m| m.p99).map(|d| d.as_secs_f64() * 1e6).collect();
+                let mut p50s: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|m| m.p50)
+                    .map(|d| d.as_secs_f64() * 1e6)
+                    .collect();
+                let mut p99s: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|m| m.p99)
+                    .map(|d| d.as_secs_f64() * 1e6)
+                    .collect();
                 let latency = |v: &mut Vec<f64>| {
                     if v.is_empty() {
                         "".to_owned()
@@ -285,14 +315,17 @@ fn main() -> anyhow::Result<()> {
             let [_, system, workload, n] = args.as_slice() else {
                 anyhow::bail!("usage: janus-bench one <system> <workload> <n>");
             };
-            let workload = Workload::parse(workload).ok_or_else(|| anyhow::anyhow!("unknown workload {workload}"))?;
+            let workload = Workload::parse(workload)
+                .ok_or_else(|| anyhow::anyhow!("unknown workload {workload}"))?;
             let m = run_one(system, workload, n.parse()?)?;
             let nanos = |d: Option<Duration>| d.map_or(String::new(), |d| d.as_nanos().to_string());
             println!("RESULT {} {} {}", m.value, nanos(m.p50), nanos(m.p99));
             Ok(())
         }
         Some("all") => drive(&args[1..]),
-        _ => anyhow::bail!("usage: janus-bench all [--reps 5] [--workloads w1,w3] | one <system> <workload> <n>"),
+        _ => anyhow::bail!(
+            "usage: janus-bench all [--reps 5] [--workloads w1,w3] | one <system> <workload> <n>"
+        ),
     }
 }
 
@@ -300,7 +333,11 @@ fn main() -> anyhow::Result<()> {
 pub(crate) fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }
 
@@ -329,14 +366,17 @@ impl Churn {
     pub(crate) fn run_should_fail(&self) -> bool {
         let now = std::time::Instant::now();
         self.starts.lock().expect("starts").push(now);
-        let left = self
-            .remaining
-            .fetch_update(std::sync::atomic::Ordering::AcqRel, std::sync::atomic::Ordering::Acquire, |r| {
-                r.checked_sub(1)
-            });
+        let left = self.remaining.fetch_update(
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+            |r| r.checked_sub(1),
+        );
         match left {
             Ok(_) => {
-                self.fails.lock().expect("fails").push(std::time::Instant::now());
+                self.fails
+                    .lock()
+                    .expect("fails")
+                    .push(std::time::Instant::now());
                 true
             }
             Err(_) => {
@@ -350,7 +390,11 @@ impl Churn {
         let starts = self.starts.lock().expect("starts");
         let fails = self.fails.lock().expect("fails");
         let elapsed = starts.last().copied().unwrap_or(self.started_at) - self.started_at;
-        let latencies = fails.iter().zip(starts.iter().skip(1)).map(|(f, s)| s.duration_since(*f)).collect();
+        let latencies = fails
+            .iter()
+            .zip(starts.iter().skip(1))
+            .map(|(f, s)| s.duration_since(*f))
+            .collect();
         Measurement::churn(restarts, elapsed, latencies)
     }
 }
@@ -381,7 +425,8 @@ impl Running {
     /// Expects `more` further reports from now on.
     pub(crate) fn expect_more(&self, more: usize) {
         let now = self.count.load(std::sync::atomic::Ordering::Acquire);
-        self.target.store(now + more, std::sync::atomic::Ordering::Release);
+        self.target
+            .store(now + more, std::sync::atomic::Ordering::Release);
     }
 
     pub(crate) fn count(&self) -> usize {

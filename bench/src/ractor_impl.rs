@@ -146,11 +146,7 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
             // Every actor's join handle completed: each one stopped. (ractor
             // does not run `post_stop` for every actor stopped this way, so
             // the counter is not the check here.)
-            Ok(Measurement::value(match workload {
-                Workload::Spawn => spawn.as_secs_f64() * 1e3,
-                Workload::Shutdown => shutdown.as_secs_f64() * 1e3,
-                _ => memory as f64 / n as f64,
-            }))
+            Ok(Measurement::of_fleet(workload, spawn, shutdown, memory, n))
         }
         Workload::RestartChurn | Workload::PanicChurn | Workload::MacroChurn => {
             let churn = Churn::new(n);

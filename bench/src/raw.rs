@@ -11,7 +11,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::{Churn, Measurement, Running, Workload, rss_bytes};
 
-fn spawn_idle(tracker: &TaskTracker, token: &CancellationToken, running: &Arc<Running>, cancelled: &Arc<AtomicUsize>) {
+fn spawn_idle(
+    tracker: &TaskTracker,
+    token: &CancellationToken,
+    running: &Arc<Running>,
+    cancelled: &Arc<AtomicUsize>,
+) {
     let (token, running, cancelled) = (token.child_token(), running.clone(), cancelled.clone());
     tracker.spawn(async move {
         running.report();
@@ -40,12 +45,11 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
             tracker.close();
             tracker.wait().await;
             let shutdown = stopping.elapsed();
-            anyhow::ensure!(cancelled.load(Ordering::Relaxed) == n, "not every task saw cancellation");
-            Ok(Measurement::value(match workload {
-                Workload::Spawn => spawn.as_secs_f64() * 1e3,
-                Workload::Shutdown => shutdown.as_secs_f64() * 1e3,
-                _ => memory as f64 / n as f64,
-            }))
+            anyhow::ensure!(
+                cancelled.load(Ordering::Relaxed) == n,
+                "not every task saw cancellation"
+            );
+            Ok(Measurement::of_fleet(workload, spawn, shutdown, memory, n))
         }
         Workload::RestartChurn | Workload::PanicChurn | Workload::MacroChurn => {
             let churn = Churn::new(n);

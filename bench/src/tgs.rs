@@ -46,12 +46,11 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
             token.cancel();
             handle.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
             let shutdown = stopping.elapsed();
-            anyhow::ensure!(cancelled.load(Ordering::Relaxed) == n, "not every subsystem saw shutdown");
-            Ok(Measurement::value(match workload {
-                Workload::Spawn => spawn.as_secs_f64() * 1e3,
-                Workload::Shutdown => shutdown.as_secs_f64() * 1e3,
-                _ => memory as f64 / n as f64,
-            }))
+            anyhow::ensure!(
+                cancelled.load(Ordering::Relaxed) == n,
+                "not every subsystem saw shutdown"
+            );
+            Ok(Measurement::of_fleet(workload, spawn, shutdown, memory, n))
         }
         Workload::RestartChurn | Workload::PanicChurn | Workload::MacroChurn => {
             let churn = Churn::new(n);
@@ -86,16 +85,19 @@ async fn keepalive(h: &mut SubsystemHandle, churn: Arc<Churn>, panics: bool) {
     loop {
         let churn = churn.clone();
         let nested = h.start(
-            SubsystemBuilder::new("churn", async move |s: &mut SubsystemHandle| -> anyhow::Result<()> {
-                if churn.run_should_fail() {
-                    if panics {
-                        panic!("churn");
+            SubsystemBuilder::new(
+                "churn",
+                async move |s: &mut SubsystemHandle| -> anyhow::Result<()> {
+                    if churn.run_should_fail() {
+                        if panics {
+                            panic!("churn");
+                        }
+                        anyhow::bail!("churn");
                     }
-                    anyhow::bail!("churn");
-                }
-                s.on_shutdown_requested().await;
-                Ok(())
-            })
+                    s.on_shutdown_requested().await;
+                    Ok(())
+                },
+            )
             .on_failure(ErrorAction::CatchAndLocalShutdown)
             .on_panic(ErrorAction::CatchAndLocalShutdown),
         );

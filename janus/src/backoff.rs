@@ -561,6 +561,15 @@ mod tests {
         assert_eq!(state.next_backoff(), BackoffAction::Retry(ms(100)));
     }
 
+    /// A current-thread runtime on a paused clock, for properties over time.
+    fn paused_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("runtime")
+    }
+
     proptest! {
         /// Every delay lies in [base, max] and in the documented jitter range.
         #[test]
@@ -592,11 +601,7 @@ mod tests {
             window_ms in 1u64..2_000,
             gaps in proptest::collection::vec(0u64..1_500, 1..60),
         ) {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .start_paused(true)
-                .build()
-                .expect("runtime");
+            let rt = paused_runtime();
             rt.block_on(async {
                 let config = BackoffConfig::new(ms(1), ms(1))
                     .with_circuit_breaker(max_failures, ms(window_ms));
@@ -634,11 +639,7 @@ mod tests {
             cooldown_ms in 1u64..10_000,
             ran_ms in 0u64..20_000,
         ) {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .start_paused(true)
-                .build()
-                .expect("runtime");
+            let rt = paused_runtime();
             rt.block_on(async {
                 let config = BackoffConfig::new(ms(100), ms(100_000))
                     .without_circuit_breaker()

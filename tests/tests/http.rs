@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http_body_util::{BodyExt as _, Empty};
+use http_body_util::Empty;
 use hyper::body::Bytes;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -13,29 +13,9 @@ use janus::prelude::*;
 use janus::supervisor::BackoffConfig;
 use janus::testing::{Behavior, TestService};
 use janus::tree::{ChildOptions, SupervisorHandle};
+use tests_integration::http_get as get;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-
-async fn get(address: SocketAddr, path: &str) -> (StatusCode, String) {
-    let stream = TcpStream::connect(address).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(connection);
-    let request = Request::get(path)
-        .header("host", "localhost")
-        .body(Empty::<Bytes>::new())
-        .expect("request");
-    let response = sender.send_request(request).await.expect("response");
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
 
 fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).expect("JSON body")

@@ -9,8 +9,12 @@
 //! `TRYBUILD=overwrite cargo test --all-features --test trybuild` and read
 //! the diff.
 
-fn cases(glob: &str) -> String {
-    format!("{}/../trybuild/{glob}", env!("CARGO_MANIFEST_DIR"))
+/// Runs the pass and fail cases of one macro.
+fn cases(macro_name: &str) {
+    let dir = format!("{}/../trybuild/{macro_name}", env!("CARGO_MANIFEST_DIR"));
+    let t = trybuild::TestCases::new();
+    t.pass(format!("{dir}/pass/*.rs"));
+    t.compile_fail(format!("{dir}/fail/*.rs"));
 }
 
 #[rustversion::attr(
@@ -23,9 +27,7 @@ fn cases(glob: &str) -> String {
 )]
 #[test]
 fn service_macro() {
-    let t = trybuild::TestCases::new();
-    t.pass(cases("service/pass/*.rs"));
-    t.compile_fail(cases("service/fail/*.rs"));
+    cases("service");
 }
 
 #[rustversion::attr(
@@ -38,7 +40,5 @@ fn service_macro() {
 )]
 #[test]
 fn supervisor_macro() {
-    let t = trybuild::TestCases::new();
-    t.pass(cases("supervisor/pass/*.rs"));
-    t.compile_fail(cases("supervisor/fail/*.rs"));
+    cases("supervisor");
 }
