@@ -228,3 +228,26 @@ async fn healthz_is_503_once_the_root_has_failed() {
     ops.shutdown();
     ops.wait().await.expect("clean");
 }
+
+#[tokio::test]
+async fn metrics_include_registries_handed_in() {
+    let registry = prometheus::Registry::new();
+    let orders = prometheus::IntCounter::new("desk_orders_total", "Orders sent.").expect("counter");
+    registry
+        .register(Box::new(orders.clone()))
+        .expect("register");
+    orders.inc_by(7);
+    let server = StatusServer::new()
+        .bind(([127, 0, 0, 1], 0))
+        .with_registry(registry);
+    let handle = SupervisorSpec::new("desk")
+        .child(server.clone())
+        .start_with_metrics(JanusMetrics::new())
+        .expect("valid tree");
+    let (status, body) = get(server.bound_address().await, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("desk_orders_total 7"), "{body}");
+    assert!(body.contains("janus_supervisor_spawned_total 1"), "{body}");
+    handle.shutdown();
+    handle.wait().await.expect("clean");
+}

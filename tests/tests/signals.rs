@@ -72,3 +72,10 @@ fn second_sigint_forces_exit() {
     let status = probe.wait();
     assert_eq!(status.code(), Some(130));
 }
+
+#[test]
+fn a_root_that_gives_up_exits_non_zero() {
+    let mut probe = Probe::start("doomed");
+    let status = probe.wait();
+    assert_eq!(status.code(), Some(1), "main returned the root's error");
+}

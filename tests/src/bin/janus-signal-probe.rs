@@ -1,6 +1,8 @@
-//! A process for the signal tests: one service that announces itself and,
-//! with `stubborn`, ignores cancellation (so only a second signal ends the
-//! process before its 60 s shutdown timeout).
+//! A process for the signal and exit-code tests: one service that announces
+//! itself and, with `stubborn`, ignores cancellation (so only a second signal
+//! ends the process before its 60 s shutdown timeout); with `doomed`, a tree
+//! whose critical child fails, so that the root gives up and `main` returns
+//! the error.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -18,6 +20,16 @@ fn say(line: &str) {
 // service task first runs, so "ready" means signals are being handled.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "doomed") {
+        let tree = janus::tree::SupervisorSpec::new("doomed").child_with(
+            service_fn("ledger", |_cancel| async { anyhow::bail!("disk full") })
+                .with_restart_policy(janus::supervisor::RestartPolicy::Never),
+            janus::tree::ChildOptions::new().critical(true),
+        );
+        tree.run_until_shutdown().await?;
+        say("unreachable: the root should have given up");
+        return Ok(());
+    }
     let stubborn = std::env::args().any(|a| a == "stubborn");
     let supervisor = JanusSupervisor::new(
         SupervisorConfig::default().with_shutdown_timeout(Duration::from_secs(60)),
