@@ -45,6 +45,19 @@ impl EventStream {
     }
 }
 
+/// An `EventStream` is a [`Stream`](futures_util::Stream), for
+/// `StreamExt::filter`, `next` and friends.
+impl futures_util::Stream for EventStream {
+    type Item = LifecycleEvent;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<LifecycleEvent>> {
+        self.receiver.poll_recv(cx)
+    }
+}
+
 /// Where a tree's events go: one unbounded queue per subscriber.
 #[derive(Debug, Default)]
 pub(crate) struct EventHub {

@@ -569,3 +569,17 @@ async fn aborting_a_subtree_aborts_its_children() {
     );
     assert_eq!(probe.running(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn events_are_a_stream() {
+    use futures_util::StreamExt as _;
+    let (tree, events) = start(spec("sup").child(fails_once("svc", secs(1))));
+    let mut failures = events.filter(|e| std::future::ready(e.to == BackingOff));
+    let first = failures.next().await.expect("a failure");
+    assert_eq!(
+        (first.path.as_str(), first.reason.as_deref()),
+        ("sup/svc", Some("boom"))
+    );
+    tree.shutdown();
+    tree.wait().await.expect("clean");
+}
