@@ -536,3 +536,16 @@ fn zero_backoff_restarts_without_a_timer() {
         assert_eq!(sup.snapshots()[0].phase, ServicePhase::Running);
     });
 }
+
+// An empty supervisor drains at once, and a second drain is harmless.
+#[tokio::test(start_paused = true)]
+async fn draining_an_empty_supervisor_returns_at_once() {
+    let sup = supervisor(BackoffConfig::default());
+    let started = Instant::now();
+    let report = sup.wait_for_drain().await;
+    assert_eq!(report.stopped, 0);
+    assert!(report.is_clean());
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    let again = sup.wait_for_drain().await;
+    assert!(again.is_clean());
+}
