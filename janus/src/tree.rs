@@ -18,6 +18,13 @@
 //! [`ShutdownOrder::Concurrent`]), each within its shutdown timeout and then
 //! aborted; the group starts again after the failed child's backoff.
 //!
+//! Children are launched in declaration order, each after the one before
+//! it. Unlike an OTP supervisor, which waits for each child's `init` to
+//! return, Janus does not wait for a child to be running before launching
+//! the next: on a multi-thread runtime their `run()`s may begin in any order.
+//! A child that needs another one ready should wait for it (a channel, a
+//! `watch`), or both belong in one service.
+//!
 //! **Intensity**: more than `restarts` restarts within `within` and the
 //! supervisor gives up: it stops its children (reverse order) and fails with
 //! [`SupervisorError::IntensityExceeded`]. Under a parent, that failure is
@@ -467,7 +474,9 @@ impl SupervisorSpec {
         Ok(())
     }
 
-    /// Starts the tree on the current tokio runtime.
+    /// Starts the tree on the current tokio runtime. It runs until
+    /// [`SupervisorHandle::shutdown`] or until the root gives up; dropping
+    /// the handles does not stop it.
     ///
     /// # Errors
     ///
