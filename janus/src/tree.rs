@@ -363,20 +363,11 @@ impl SupervisorSpec {
 
     /// Adds a child with settings that override its own.
     pub fn child_with<S: JanusService>(mut self, service: S, options: ChildOptions) -> Self {
-        let boxed: Box<dyn std::any::Any> = Box::new(service);
-        let (service, tree): (Arc<dyn JanusService>, _) = match boxed.downcast::<Self>() {
-            Ok(spec) => {
-                let spec: Arc<Self> = Arc::from(spec);
-                (spec.clone(), Some(spec))
-            }
-            Err(other) => match other.downcast::<S>() {
-                Ok(service) => {
-                    let service: Arc<S> = Arc::from(service);
-                    (service, None)
-                }
-                Err(_) => unreachable!("the box holds an S"),
-            },
-        };
+        // A nested spec is kept typed too, so that `validate` checks it.
+        let tree = (&service as &dyn std::any::Any)
+            .downcast_ref::<Self>()
+            .map(|spec| Arc::new(spec.clone()));
+        let service: Arc<dyn JanusService> = Arc::new(service);
         self.children.push(ChildSpec {
             service,
             tree,
