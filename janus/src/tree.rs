@@ -773,13 +773,10 @@ impl SupervisorHandle {
     ///
     /// Why the root gave up ([`SupervisorError`]).
     pub async fn wait(&self) -> Result<DrainReport, SupervisorError> {
-        let started = tokio::time::Instant::now();
         let finished = crate::supervisor::settle(&self.core).await;
-        let mut report = finished.report;
-        report.elapsed = started.elapsed();
         match finished.error {
             Some(error) => Err(error),
-            None => Ok(report),
+            None => Ok(finished.report),
         }
     }
 
@@ -790,19 +787,7 @@ impl SupervisorHandle {
     ///
     /// Why the root gave up.
     pub async fn run_until_shutdown(&self) -> Result<(), SupervisorError> {
-        let (finished, signal_error) = crate::supervisor::run_with_signals(
-            &self.core,
-            Some(crate::supervisor::install_signals()),
-        )
-        .await;
-        if let Some(error) = finished.error {
-            return Err(error);
-        }
-        match signal_error {
-            Some(error) => Err(SupervisorError::Signals {
-                problem: error.to_string(),
-            }),
-            None => Ok(()),
-        }
+        crate::supervisor::run_with_signals(&self.core, Some(crate::supervisor::install_signals()))
+            .await
     }
 }

@@ -110,6 +110,7 @@ pub(super) async fn run(
             () = Box::pin(tokio::time::sleep(delay)) => {}
         }
     }
+    let core = &report.core;
     let started = slot.with(|state, tx| {
         if token.is_cancelled() {
             return None;
@@ -128,15 +129,15 @@ pub(super) async fn run(
         state.backoff.record_start_at(now);
         state.ready = !slot.reports_readiness;
         state.last_heartbeat = now;
-        Some((restarted, state.lifecycle.start_count()))
+        if restarted {
+            core.record_restart(&slot.path, &mut state.restarts_counter);
+        }
+        Some(state.lifecycle.start_count())
     });
-    let Some((restarted, attempt)) = started else {
+    let Some(attempt) = started else {
         report.outcome = Outcome::NotStarted;
         return;
     };
-    if restarted {
-        report.core.record_restart(&slot);
-    }
     tracing::info!(service = &*slot.path, attempt, "service running");
     let span = tracing::info_span!("service", service = &*slot.path, attempt);
     let context = ServiceContext {

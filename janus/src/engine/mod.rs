@@ -394,18 +394,17 @@ impl Core {
         self.prometheus.supervisor_active_services.inc();
     }
 
-    pub(crate) fn record_restart(&self, slot: &Slot) {
+    /// Counts a restart of the child at `path`, whose per-service series
+    /// (`counter`, kept in its locked slot) is created on its first restart.
+    pub(crate) fn record_restart(&self, path: &str, counter: &mut Option<prometheus::IntCounter>) {
         self.metrics.restarts_total.fetch_add(1, Ordering::Relaxed);
-        slot.with(|state, _| {
-            state
-                .restarts_counter
-                .get_or_insert_with(|| {
-                    self.prometheus
-                        .supervisor_restarts_total
-                        .with_label_values(&[&*slot.path])
-                })
-                .inc();
-        });
+        counter
+            .get_or_insert_with(|| {
+                self.prometheus
+                    .supervisor_restarts_total
+                    .with_label_values(&[path])
+            })
+            .inc();
     }
 
     pub(crate) fn record_circuit_breaker_trip(&self, slot: &Slot) {

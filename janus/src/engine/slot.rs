@@ -159,18 +159,10 @@ pub(crate) struct SlotConfig {
     pub(crate) backoff: Arc<crate::backoff::BackoffConfig>,
 }
 
-impl SlotConfig {
-    fn readiness(&self) -> (bool, Option<Duration>) {
-        (
-            self.service.reports_readiness(),
-            self.service.heartbeat_timeout(),
-        )
-    }
-}
-
 impl Slot {
     pub(crate) fn new(config: SlotConfig, events: Arc<EventHub>) -> Self {
-        let (reports_readiness, heartbeat_timeout) = config.readiness();
+        let reports_readiness = config.service.reports_readiness();
+        let heartbeat_timeout = config.service.heartbeat_timeout();
         let SlotConfig {
             name,
             path,

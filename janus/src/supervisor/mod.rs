@@ -277,6 +277,7 @@ pub(crate) async fn drain(core: &Arc<Core>) -> Finished {
 /// Waits for the supervisor to end (shutdown or giving up), then for its
 /// tasks, naming the aborted ones that do not unwind.
 pub(crate) async fn settle(core: &Arc<Core>) -> Finished {
+    let started = Instant::now();
     core.spawn_actor();
     let mut finished = core.finished().await;
     core.tracker.close();
@@ -298,6 +299,7 @@ pub(crate) async fn settle(core: &Arc<Core>) -> Finished {
             .map(|slot| slot.path.to_string())
             .collect();
     }
+    finished.report.elapsed = started.elapsed();
     finished
 }
 
@@ -307,9 +309,25 @@ pub(crate) fn install_signals() -> std::io::Result<signal::Signals> {
 
 /// Runs until a signal (when `signals` is given), a requested shutdown, or the
 /// supervisor giving up; then drains. A second signal while draining exits
-/// the process at once. Returns how it ended, and the signal handler's error
-/// if it could not be installed (the supervisor is drained all the same).
+/// the process at once. Fails if the supervisor gave up, or if the signal
+/// handler could not be installed (the supervisor is drained all the same).
 pub(crate) async fn run_with_signals(
+    core: &Arc<Core>,
+    signals: Option<std::io::Result<signal::Signals>>,
+) -> Result<(), crate::tree::SupervisorError> {
+    let (finished, signal_error) = wait_and_drain(core, signals).await;
+    if let Some(error) = finished.error {
+        return Err(error);
+    }
+    match signal_error {
+        Some(error) => Err(crate::tree::SupervisorError::Signals {
+            problem: error.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+async fn wait_and_drain(
     core: &Arc<Core>,
     signals: Option<std::io::Result<signal::Signals>>,
 ) -> (Finished, Option<std::io::Error>) {
@@ -561,9 +579,7 @@ impl JanusSupervisor {
     /// this returns, no service code is running (except code blocked in
     /// synchronous calls, which the report lists as unresponsive).
     pub async fn wait_for_drain(&self) -> DrainReport {
-        let started = Instant::now();
-        let mut report = drain(&self.core).await.report;
-        report.elapsed = started.elapsed();
+        let report = drain(&self.core).await.report;
         if report.is_clean() {
             tracing::info!(%report, "all services drained");
         } else {
@@ -593,14 +609,7 @@ impl JanusSupervisor {
         &self,
         signals: Option<std::io::Result<signal::Signals>>,
     ) -> anyhow::Result<()> {
-        let (finished, signal_error) = run_with_signals(&self.core, signals).await;
-        if let Some(error) = finished.error {
-            return Err(error.into());
-        }
-        match signal_error {
-            Some(error) => Err(anyhow::Error::new(error).context("installing the signal handler")),
-            None => Ok(()),
-        }
+        Ok(run_with_signals(&self.core, signals).await?)
     }
 }
 
