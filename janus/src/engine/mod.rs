@@ -324,9 +324,12 @@ impl Core {
     /// Asks for shutdown. With concurrent stop order, every live child shows
     /// `Stopping` at once; in reverse order each does at its turn.
     pub(crate) fn request_shutdown(&self) {
-        if !self.cancel.is_cancelled() {
-            tracing::info!(supervisor = &*self.settings.path, "shutdown requested");
+        // Once is enough: a drain after a trigger, or a drop after a drain,
+        // must not walk every child again.
+        if self.cancel.is_cancelled() {
+            return;
         }
+        tracing::info!(supervisor = &*self.settings.path, "shutdown requested");
         self.cancel.cancel();
         if self.settings.order == ShutdownOrder::Concurrent {
             for slot in self.slots() {
