@@ -1,14 +1,16 @@
 //! What a running service can learn about where it runs: the task-local
 //! context each attempt of a supervised service is polled in.
 
-use std::future::Future;
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::engine::Core;
 use crate::engine::slot::Slot;
 
-tokio::task_local! {
-    static CONTEXT: ServiceContext;
+thread_local! {
+    /// The context of the attempt being polled on this thread: each attempt
+    /// moves its context in for the duration of a poll (see [`enter`]).
+    static CONTEXT: RefCell<Option<ServiceContext>> = const { RefCell::new(None) };
 }
 
 /// The supervised child an attempt belongs to, and what its tree shares.
@@ -28,21 +30,42 @@ pub(crate) struct ServiceContext {
 /// ```
 #[must_use]
 pub fn root() -> Option<crate::tree::SupervisorHandle> {
-    CONTEXT
-        .try_with(|c| c.core.root_weak().upgrade())
-        .ok()
+    with_current(|c| c.core.root_weak().upgrade())
         .flatten()
         .map(|core| crate::tree::SupervisorHandle { core })
 }
 
-/// Runs `future` with `context` as the current service context.
-pub(crate) async fn scope<F: Future>(context: ServiceContext, future: F) -> F::Output {
-    CONTEXT.scope(context, future).await
+/// Runs `f` (a poll of the service's run, or its drop) with `context` as the
+/// current service context: moved in, and back out afterwards, even if `f`
+/// unwinds. The attempt keeps its context in its own state between polls,
+/// so entering costs no reference counting.
+pub(crate) fn enter<R>(context: &mut Option<ServiceContext>, f: impl FnOnce() -> R) -> R {
+    struct Restore<'a> {
+        context: &'a mut Option<ServiceContext>,
+        previous: Option<ServiceContext>,
+    }
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let previous = self.previous.take();
+            *self.context = CONTEXT.with(|current| current.replace(previous));
+        }
+    }
+    let previous = CONTEXT.with(|current| current.replace(context.take()));
+    let _restore = Restore { context, previous };
+    f()
+}
+
+/// `f` on the current service context, if there is one.
+fn with_current<R>(f: impl FnOnce(&ServiceContext) -> R) -> Option<R> {
+    CONTEXT
+        .try_with(|current| current.borrow().as_ref().map(f))
+        .ok()
+        .flatten()
 }
 
 /// The context of the service whose attempt is running on this task, if any.
 pub(crate) fn current() -> Option<ServiceContext> {
-    CONTEXT.try_with(Clone::clone).ok()
+    with_current(Clone::clone)
 }
 
 /// Marks the current service ready: it now counts for `/readyz` and
@@ -65,7 +88,7 @@ pub fn mark_not_ready() {
 }
 
 fn set_ready(ready: bool) {
-    let _ = CONTEXT.try_with(|c| c.slot.with(|state, _| state.ready = ready));
+    with_current(|c| c.slot.with(|state, _| state.ready = ready));
 }
 
 /// Tells the supervisor the current service is alive. A service with a
@@ -74,7 +97,7 @@ fn set_ready(ready: bool) {
 /// of a `#[janus::service]` is a heartbeat. Does nothing outside a
 /// supervised service.
 pub fn heartbeat() {
-    let _ = CONTEXT.try_with(|c| {
+    with_current(|c| {
         c.slot
             .with(|state, _| state.last_heartbeat = tokio::time::Instant::now());
     });
@@ -88,5 +111,5 @@ pub fn heartbeat() {
 /// ```
 #[must_use]
 pub fn current_path() -> Option<String> {
-    CONTEXT.try_with(|c| c.slot.path.to_string()).ok()
+    with_current(|c| c.slot.path.to_string())
 }

@@ -167,3 +167,74 @@ async fn regular_heartbeats_keep_a_service_alive() {
     handle.shutdown();
     handle.wait().await.expect("clean");
 }
+
+/// Records where it runs: at start, after yielding to the runtime, and when
+/// its run is dropped by an abort or completes; then fails once by panicking.
+struct Whereabouts {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>,
+}
+
+struct RecordOnDrop(std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>);
+
+impl Drop for RecordOnDrop {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .expect("seen")
+            .push(janus::context::current_path());
+    }
+}
+
+#[janus::async_trait]
+impl JanusService for Whereabouts {
+    fn name(&self) -> &str {
+        "whereabouts"
+    }
+    fn backoff_config(&self) -> Option<janus::backoff::BackoffConfig> {
+        Some(janus::backoff::BackoffConfig::immediate())
+    }
+    async fn run(&self, cancel: CancellationToken) -> janus::Result<()> {
+        let _guard = RecordOnDrop(self.seen.clone());
+        self.seen
+            .lock()
+            .expect("seen")
+            .push(janus::context::current_path());
+        tokio::task::yield_now().await;
+        self.seen
+            .lock()
+            .expect("seen")
+            .push(janus::context::current_path());
+        if self.seen.lock().expect("seen").len() < 4 {
+            panic!("once");
+        }
+        cancel.cancelled().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_service_context_is_set_for_its_run_only() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let handle = start(
+        SupervisorSpec::new("app").child(
+            SupervisorSpec::new("inner").child(Whereabouts { seen: seen.clone() }),
+        ),
+    );
+    sleep(ms(10)).await;
+    // Outside the service, on the same thread (a current-thread runtime):
+    // nothing, not even after a run of it panicked here.
+    assert_eq!(janus::context::current_path(), None);
+    assert_eq!(
+        tokio::spawn(async { janus::context::current_path() })
+            .await
+            .expect("plain task"),
+        None
+    );
+    handle.shutdown();
+    handle.wait().await.expect("clean");
+    let path = Some("app/inner/whereabouts".to_owned());
+    // First run: start, after yield, the drop of its state as it panicked;
+    // second run: start, after yield, the drop at shutdown.
+    assert_eq!(*seen.lock().expect("seen"), vec![path; 6]);
+    assert_eq!(janus::context::current_path(), None);
+}

@@ -1,32 +1,45 @@
 //! One run of a child, in a task of its own: wait out the backoff, enter
 //! `Running`, call `run()` (panics caught), and tell the actor how it ended,
 //! even if the task is aborted.
+//!
+//! The attempt is a future written by hand rather than an `async fn`: it is
+//! the state of every idle service, and its size decides the size of the
+//! task's allocation (tokio rounds a task up to 128 bytes on x86-64). An
+//! `async fn` keeps its arguments and every awaited future side by side and
+//! took a 512-byte task; this one fits in 256 (`attempt_fits_a_small_task`).
 
 use std::any::Any;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, CatchUnwind};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
+use tracing::instrument::Instrumented;
 
 use super::slot::{Slot, StopWhy};
 use super::{Core, Message, Outcome};
 use crate::context::{self, ServiceContext};
 use crate::lifecycle::{ServiceLifecycle, ServicePhase, TerminationReason};
 
-/// Reports the attempt's end to the actor when dropped, whatever dropped it.
-struct ExitReport {
+/// A service's `run()` future, polled in its span, panics caught.
+type RunFuture =
+    Instrumented<CatchUnwind<AssertUnwindSafe<BoxFuture<'static, anyhow::Result<()>>>>>;
+
+/// Who to tell how the attempt ended.
+struct Report {
     core: Arc<Core>,
     slot: Arc<Slot>,
     generation: u64,
-    outcome: Outcome,
 }
 
-impl Drop for ExitReport {
-    fn drop(&mut self) {
-        let outcome = std::mem::replace(&mut self.outcome, Outcome::Dropped);
+impl Report {
+    fn send(&self, outcome: Outcome) {
         if let Some(outcome) = self.finish_shutdown(outcome) {
             self.core.send(Message::Exited {
                 slot: self.slot.clone(),
@@ -35,9 +48,7 @@ impl Drop for ExitReport {
             });
         }
     }
-}
 
-impl ExitReport {
     /// A run that ends because the supervisor shuts down records its own
     /// termination: a mass shutdown then finishes in parallel on every
     /// worker instead of queueing one message per service behind the control
@@ -76,6 +87,185 @@ impl ExitReport {
     }
 }
 
+enum Phase {
+    /// Waiting out the backoff: `true` once it has passed, `false` if
+    /// cancelled first. Boxed: a timer is large, and most attempts have none.
+    Delayed {
+        wait: BoxFuture<'static, bool>,
+        token: CancellationToken,
+    },
+    /// About to enter `Running` and call `run()`.
+    Starting(CancellationToken),
+    Running {
+        run: RunFuture,
+        /// Moved in for each poll of `run` (see [`context::enter`]).
+        context: Option<ServiceContext>,
+        /// Resolves when the run misses its heartbeat deadline. Boxed: most
+        /// services have no deadline, and a timer is large.
+        watchdog: Option<BoxFuture<'static, String>>,
+    },
+    /// Reported.
+    Ended,
+}
+
+/// One attempt of a child: a future that reports how it ended exactly once,
+/// when it completes or, if dropped before (an abort), as `Dropped`.
+pub(super) struct Attempt {
+    report: Report,
+    phase: Phase,
+}
+
+pub(super) fn run(
+    core: Arc<Core>,
+    slot: Arc<Slot>,
+    generation: u64,
+    token: CancellationToken,
+    delay: Duration,
+) -> Attempt {
+    let phase = if delay.is_zero() {
+        Phase::Starting(token)
+    } else {
+        let cancelled = token.clone();
+        Phase::Delayed {
+            wait: Box::pin(async move {
+                tokio::select! {
+                    biased;
+                    () = cancelled.cancelled() => false,
+                    () = tokio::time::sleep(delay) => true,
+                }
+            }),
+            token,
+        }
+    };
+    Attempt {
+        report: Report {
+            core,
+            slot,
+            generation,
+        },
+        phase,
+    }
+}
+
+impl Attempt {
+    /// Enters `Running` and calls `run()`, unless the attempt was stopped
+    /// in the meantime.
+    fn start(&self, token: CancellationToken) -> Option<Phase> {
+        let Report { core, slot, .. } = &self.report;
+        let attempt = slot.with(|state, tx| {
+            if token.is_cancelled() {
+                return None;
+            }
+            let lc = &mut state.lifecycle;
+            let restarted = match lc.phase() {
+                ServicePhase::Starting => false,
+                ServicePhase::BackingOff => {
+                    tx.apply(lc, None, ServiceLifecycle::transition_to_restarting);
+                    true
+                }
+                _ => return None,
+            };
+            tx.apply(lc, None, ServiceLifecycle::transition_to_running);
+            let now = tokio::time::Instant::now();
+            state.backoff.record_start_at(now);
+            state.ready = !slot.reports_readiness;
+            state.last_heartbeat = now;
+            if restarted {
+                core.record_restart(&slot.path, &mut state.restarts_counter);
+            }
+            Some(state.lifecycle.start_count())
+        })?;
+        tracing::info!(service = &*slot.path, attempt, "service running");
+        let span = tracing::info_span!("service", service = &*slot.path, attempt);
+        let context = ServiceContext {
+            slot: slot.clone(),
+            core: core.clone(),
+        };
+        // The run borrows the service, which this task keeps alive.
+        let service = slot.clone();
+        let run: BoxFuture<'static, anyhow::Result<()>> =
+            Box::pin(async move { service.service.run(token).await });
+        Some(Phase::Running {
+            run: AssertUnwindSafe(run).catch_unwind().instrument(span),
+            context: Some(context),
+            watchdog: slot
+                .heartbeat_timeout
+                .map(|timeout| watchdog(slot.clone(), timeout).boxed()),
+        })
+    }
+
+    /// Drops what the attempt still holds (the run first, in its context),
+    /// then reports.
+    fn end(&mut self, outcome: Outcome) {
+        if let Phase::Running {
+            run, mut context, ..
+        } = std::mem::replace(&mut self.phase, Phase::Ended)
+        {
+            context::enter(&mut context, || drop(run));
+        }
+        self.report.send(outcome);
+    }
+}
+
+impl Future for Attempt {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            if let Phase::Running {
+                run,
+                context,
+                watchdog,
+            } = &mut this.phase
+            {
+                // The run first: a run that ends as its deadline passes ended.
+                let outcome = match context::enter(context, || run.poll_unpin(cx)) {
+                    Poll::Ready(Ok(Ok(()))) => Outcome::Clean,
+                    Poll::Ready(Ok(Err(error))) => Outcome::Failed(format!("{error:#}")),
+                    Poll::Ready(Err(panic)) => Outcome::Failed(panic_message(&*panic)),
+                    Poll::Pending => match watchdog {
+                        Some(watchdog) => Outcome::Failed(ready!(watchdog.poll_unpin(cx))),
+                        None => return Poll::Pending,
+                    },
+                };
+                this.end(outcome);
+                return Poll::Ready(());
+            }
+            match std::mem::replace(&mut this.phase, Phase::Ended) {
+                Phase::Delayed { mut wait, token } => match wait.poll_unpin(cx) {
+                    Poll::Pending => {
+                        this.phase = Phase::Delayed { wait, token };
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(true) => this.phase = Phase::Starting(token),
+                    Poll::Ready(false) => {
+                        this.end(Outcome::NotStarted);
+                        return Poll::Ready(());
+                    }
+                },
+                Phase::Starting(token) => match this.start(token) {
+                    Some(running) => this.phase = running,
+                    None => {
+                        this.end(Outcome::NotStarted);
+                        return Poll::Ready(());
+                    }
+                },
+                running @ Phase::Running { .. } => this.phase = running,
+                Phase::Ended => return Poll::Ready(()),
+            }
+        }
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if !matches!(self.phase, Phase::Ended) {
+            self.end(Outcome::Dropped);
+        }
+    }
+}
+
 fn panic_message(payload: &(dyn Any + Send)) -> String {
     let message = payload
         .downcast_ref::<&str>()
@@ -85,93 +275,27 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     format!("panicked: {message}")
 }
 
-pub(super) async fn run(
-    core: Arc<Core>,
-    slot: Arc<Slot>,
-    generation: u64,
-    token: CancellationToken,
-    delay: Duration,
-) {
-    let mut report = ExitReport {
-        core,
-        slot,
-        generation,
-        outcome: Outcome::Dropped,
-    };
-    let slot = report.slot.clone();
-    if !delay.is_zero() {
-        tokio::select! {
-            biased;
-            () = token.cancelled() => {
-                report.outcome = Outcome::NotStarted;
-                return;
-            }
-            // Boxed: a timer is large, and most attempts have none.
-            () = Box::pin(tokio::time::sleep(delay)) => {}
-        }
-    }
-    let core = &report.core;
-    let started = slot.with(|state, tx| {
-        if token.is_cancelled() {
-            return None;
-        }
-        let lc = &mut state.lifecycle;
-        let restarted = match lc.phase() {
-            ServicePhase::Starting => false,
-            ServicePhase::BackingOff => {
-                tx.apply(lc, None, ServiceLifecycle::transition_to_restarting);
-                true
-            }
-            _ => return None,
-        };
-        tx.apply(lc, None, ServiceLifecycle::transition_to_running);
-        let now = tokio::time::Instant::now();
-        state.backoff.record_start_at(now);
-        state.ready = !slot.reports_readiness;
-        state.last_heartbeat = now;
-        if restarted {
-            core.record_restart(&slot.path, &mut state.restarts_counter);
-        }
-        Some(state.lifecycle.start_count())
-    });
-    let Some(attempt) = started else {
-        report.outcome = Outcome::NotStarted;
-        return;
-    };
-    tracing::info!(service = &*slot.path, attempt, "service running");
-    let span = tracing::info_span!("service", service = &*slot.path, attempt);
-    let context = ServiceContext {
-        slot: slot.clone(),
-        core: report.core.clone(),
-    };
-    let run = context::scope(
-        context,
-        AssertUnwindSafe(slot.service.run(token)).catch_unwind(),
-    )
-    .instrument(span);
-    let outcome = match slot.heartbeat_timeout {
-        None => run.await,
-        // Boxed: most services have no deadline, and a timer is large.
-        Some(timeout) => tokio::select! {
-            biased;
-            outcome = run => outcome,
-            missed = Box::pin(watchdog(&slot, timeout)) => Ok(Err(anyhow::anyhow!(missed))),
-        },
-    };
-    report.outcome = match outcome {
-        Ok(Ok(())) => Outcome::Clean,
-        Ok(Err(error)) => Outcome::Failed(format!("{error:#}")),
-        Err(panic) => Outcome::Failed(panic_message(&*panic)),
-    };
-}
-
 /// Resolves when the run misses its heartbeat deadline.
-async fn watchdog(slot: &Slot, timeout: Duration) -> String {
+async fn watchdog(slot: Arc<Slot>, timeout: Duration) -> String {
     loop {
         let last = slot.with(|state, _| state.last_heartbeat);
         tokio::time::sleep_until(last + timeout).await;
         if slot.with(|state, _| state.last_heartbeat) == last {
             return format!("missed its heartbeat deadline ({timeout:?} without a heartbeat)");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The attempt is what every idle service keeps in its task: with
+    /// tokio's header, scheduler handle, task id and trailer (≈ 100 bytes),
+    /// the task tracker's token and the stage tag, it must stay within a
+    /// 256-byte task (tokio aligns tasks to 128 bytes on x86-64).
+    #[test]
+    fn attempt_fits_a_small_task() {
+        let size = size_of::<super::Attempt>();
+        eprintln!("attempt {size}");
+        assert!(size <= 136, "an attempt takes {size} bytes");
     }
 }
