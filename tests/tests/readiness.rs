@@ -216,9 +216,8 @@ impl JanusService for Whereabouts {
 async fn the_service_context_is_set_for_its_run_only() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let handle = start(
-        SupervisorSpec::new("app").child(
-            SupervisorSpec::new("inner").child(Whereabouts { seen: seen.clone() }),
-        ),
+        SupervisorSpec::new("app")
+            .child(SupervisorSpec::new("inner").child(Whereabouts { seen: seen.clone() })),
     );
     sleep(ms(10)).await;
     // Outside the service, on the same thread (a current-thread runtime):

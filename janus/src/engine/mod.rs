@@ -12,7 +12,6 @@ pub(crate) mod actor;
 mod attempt;
 pub(crate) mod slot;
 
-use std::collections::hash_map::Entry;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::Duration;
@@ -83,13 +82,45 @@ pub(crate) struct Finished {
     pub(crate) error: Option<SupervisorError>,
 }
 
+/// A child's position in the registry, with the hash of its name: 8 bytes,
+/// so that the index of 100,000 children fits in a megabyte, and growing it
+/// never reads the children themselves.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    slot: u32,
+    hash: u32,
+}
+
+/// The hash of a child's name. Names are chosen by the program, not by an
+/// adversary: a fast hash (its high half, the better mixed).
+fn name_hash(name: &str) -> u32 {
+    use std::hash::BuildHasher as _;
+    (rustc_hash::FxBuildHasher.hash_one(name) >> 32) as u32
+}
+
+/// The 64-bit hash the table probes with, from the 32 bits kept.
+fn probe_hash(hash: u32) -> u64 {
+    (u64::from(hash) << 32) | u64::from(hash)
+}
+
 #[derive(Debug, Default)]
 struct Registry {
     slots: Vec<Arc<Slot>>,
-    /// Names are chosen by the program, not by an adversary: a fast hash.
-    index: rustc_hash::FxHashMap<Arc<str>, usize>,
+    /// The children by name.
+    index: hashbrown::HashTable<Position>,
     /// Set when shutdown begins: no more children.
     closed: bool,
+}
+
+impl Registry {
+    fn find(&self, name: &str, name_offset: usize) -> Option<usize> {
+        let hash = name_hash(name);
+        self.index
+            .find(probe_hash(hash), |p| {
+                p.hash == hash && self.slots[p.slot as usize].name(name_offset) == name
+            })
+            .map(|p| p.slot as usize)
+    }
 }
 
 /// A supervisor: its children and what they share.
@@ -186,7 +217,17 @@ impl Core {
 
     pub(crate) fn slot(&self, name: &str) -> Option<Arc<Slot>> {
         let registry = self.registry();
-        registry.index.get(name).map(|&i| registry.slots[i].clone())
+        registry
+            .find(name, self.name_offset())
+            .map(|i| registry.slots[i].clone())
+    }
+
+    /// Where a child's name starts in its path.
+    fn name_offset(&self) -> usize {
+        match self.settings.path.len() {
+            0 => 0,
+            n => n + 1,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -266,20 +307,36 @@ impl Core {
             },
             self.events.clone(),
         ));
-        let next = registry.slots.len();
-        match registry.index.entry(name.clone()) {
-            Entry::Vacant(entry) => {
-                entry.insert(next);
-                registry.slots.push(slot.clone());
+        let name_offset = self.name_offset();
+        let hash = name_hash(&name);
+        let Registry { slots, index, .. } = &mut *registry;
+        let entry = index.entry(
+            probe_hash(hash),
+            |p| p.hash == hash && slots[p.slot as usize].name(name_offset) == &*name,
+            |p| probe_hash(p.hash),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                let Ok(position) = u32::try_from(slots.len()) else {
+                    return Err(SpawnError::TooManyServices {
+                        service: name.to_string(),
+                        limit: u32::MAX as usize,
+                    });
+                };
+                entry.insert(Position {
+                    slot: position,
+                    hash,
+                });
+                slots.push(slot.clone());
             }
-            Entry::Occupied(entry) => {
-                let i = *entry.get();
-                if !registry.slots[i].phase().is_terminal() {
+            hashbrown::hash_table::Entry::Occupied(entry) => {
+                let i = entry.get().slot as usize;
+                if !slots[i].phase().is_terminal() {
                     return Err(SpawnError::DuplicateName {
                         name: name.to_string(),
                     });
                 }
-                registry.slots[i] = slot.clone();
+                slots[i] = slot.clone();
             }
         }
         Ok(slot)

@@ -198,6 +198,11 @@ impl Slot {
         }
     }
 
+    /// The child's name: its path from `offset` (its supervisor's path and a `/`).
+    pub(crate) fn name(&self, offset: usize) -> &str {
+        self.path.get(offset..).unwrap_or_default()
+    }
+
     fn lock(&self) -> MutexGuard<'_, SlotState> {
         // Nothing panics while holding this lock; were it poisoned anyway,
         // the state is still a consistent value worth reading.

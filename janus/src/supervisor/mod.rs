@@ -178,6 +178,15 @@ pub enum SpawnError {
         /// The service.
         service: String,
     },
+    /// The supervisor already holds as many services as it can index
+    /// (`u32::MAX`, some terabytes of them).
+    #[error("cannot spawn service '{service}': the supervisor holds {limit} services already")]
+    TooManyServices {
+        /// The service.
+        service: String,
+        /// How many services a supervisor holds at most.
+        limit: usize,
+    },
 }
 
 /// Counters of one supervisor (the Prometheus series are in
@@ -550,7 +559,8 @@ impl JanusSupervisor {
     ///
     /// - [`SpawnError::DuplicateName`] if a live service has the same name;
     /// - [`SpawnError::InvalidBackoff`] if the backoff is inconsistent;
-    /// - [`SpawnError::ShuttingDown`] once shutdown has started.
+    /// - [`SpawnError::ShuttingDown`] once shutdown has started;
+    /// - [`SpawnError::TooManyServices`] past `u32::MAX` services.
     ///
     /// # Panics
     ///
