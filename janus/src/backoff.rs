@@ -256,7 +256,9 @@ pub struct BackoffState {
     config: std::sync::Arc<BackoffConfig>,
     attempt: u32,
     last_start: Option<Instant>,
-    failures: VecDeque<Instant>,
+    /// The breaker's window; boxed, and only once a restart is recorded:
+    /// most services never restart, and a supervisor keeps one per child.
+    failures: Option<Box<VecDeque<Instant>>>,
 }
 
 impl BackoffState {
@@ -275,7 +277,7 @@ impl BackoffState {
             config,
             attempt: 0,
             last_start: None,
-            failures: VecDeque::new(),
+            failures: None,
         }
     }
 
@@ -304,7 +306,7 @@ impl BackoffState {
     /// Restarts currently counted by the circuit breaker's window.
     #[must_use]
     pub fn failures_in_window(&self) -> usize {
-        self.failures.len()
+        self.failures.as_ref().map_or(0, |f| f.len())
     }
 
     /// Records that the service starts a run now (the cooldown is measured
@@ -332,7 +334,9 @@ impl BackoffState {
     /// Forgets the whole history: exponent and breaker window.
     pub fn reset(&mut self) {
         self.attempt = 0;
-        self.failures.clear();
+        if let Some(failures) = &mut self.failures {
+            failures.clear();
+        }
     }
 
     /// Decides the next restart: a jittered delay, or an open circuit.
@@ -341,19 +345,19 @@ impl BackoffState {
     pub fn next_backoff(&mut self) -> BackoffAction {
         if let Some(cb) = self.config.circuit_breaker {
             let now = Instant::now();
-            while self
-                .failures
+            let window = self.failures.get_or_insert_default();
+            while window
                 .front()
                 .is_some_and(|t| now.saturating_duration_since(*t) >= cb.window)
             {
-                self.failures.pop_front();
+                window.pop_front();
             }
-            self.failures.push_back(now);
+            window.push_back(now);
             // Bounded: the window never holds more than `max_failures`.
-            while self.failures.len() > cb.max_failures.max(1) as usize {
-                self.failures.pop_front();
+            while window.len() > cb.max_failures.max(1) as usize {
+                window.pop_front();
             }
-            let failures = u32::try_from(self.failures.len()).unwrap_or(u32::MAX);
+            let failures = u32::try_from(window.len()).unwrap_or(u32::MAX);
             if failures >= cb.max_failures {
                 return BackoffAction::CircuitOpen {
                     failures,

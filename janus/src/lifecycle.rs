@@ -174,8 +174,10 @@ pub struct ServiceLifecycle {
     phase: ServicePhase,
     start_count: u64,
     total_failures: u64,
-    last_error: Option<String>,
-    termination_reason: Option<TerminationReason>,
+    /// Boxed, like the reason: most lifecycles never hold either, and a
+    /// supervisor keeps one per child.
+    last_error: Option<Box<str>>,
+    termination_reason: Option<Box<TerminationReason>>,
     backoff_delay: Option<Duration>,
     phase_since: Instant,
     running_since: Option<Instant>,
@@ -237,7 +239,7 @@ impl ServiceLifecycle {
     /// Why the service terminated, once it has.
     #[must_use]
     pub fn termination_reason(&self) -> Option<&TerminationReason> {
-        self.termination_reason.as_ref()
+        self.termination_reason.as_deref()
     }
 
     /// The delay of the current backoff, while `BackingOff`.
@@ -277,7 +279,7 @@ impl ServiceLifecycle {
     /// Records a failure: counts it and keeps its message as `last_error`.
     pub fn record_failure(&mut self, error: &str) {
         self.total_failures += 1;
-        self.last_error = Some(error.to_owned());
+        self.last_error = Some(error.into());
     }
 
     /// `Starting → Running`: a run begins (counted in `start_count`).
@@ -344,7 +346,7 @@ impl ServiceLifecycle {
     ) -> Result<(), TransitionError> {
         self.enter(ServicePhase::Terminated)?;
         self.backoff_delay = None;
-        self.termination_reason = Some(reason);
+        self.termination_reason = Some(Box::new(reason));
         Ok(())
     }
 
@@ -414,7 +416,7 @@ impl From<&ServiceLifecycle> for ServiceLifecycleSnapshot {
             start_count: lc.start_count,
             restart_count: lc.start_count.saturating_sub(1),
             total_failures: lc.total_failures,
-            last_error: lc.last_error.clone(),
+            last_error: lc.last_error.as_deref().map(str::to_owned),
             termination_reason: lc.termination_reason.as_ref().map(ToString::to_string),
             backoff_delay_ms: lc.backoff_delay.map(millis),
             time_in_phase_ms: millis(lc.time_in_phase()),

@@ -286,3 +286,14 @@ impl SlotState {
         Some(self.lifecycle.cumulative_running_time())
     }
 }
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    /// A supervisor keeps a slot per child, idle or not: what most children
+    /// never use (an error, a termination reason, the breaker's window) is
+    /// boxed when first needed.
+    #[test]
+    fn a_slot_stays_small() {
+        let size = size_of::<super::Slot>();
+        assert!(size <= 360, "a slot takes {size} bytes");
+    }
+}
