@@ -27,59 +27,42 @@ use crate::lifecycle::{ServiceLifecycle, ServicePhase, TerminationReason};
 use crate::supervisor::DrainReport;
 use crate::tree::{ControlError, Intensity, ShutdownOrder, Strategy, SupervisorError};
 
-/// Children asked to stop and not stopped yet, by deadline: a heap with
-/// lazy removal. A child is waited for while its slot holds a stop
-/// deadline; entries whose child has stopped are dropped when they surface.
-/// O(log n) per child however many stop at once, one allocation for all.
+/// The stops under way. A child waited for holds its deadline in its slot
+/// (`stop_deadline`) and is counted by the core; here are only the times to
+/// wake up at, rounded up to the millisecond (the timer's resolution), so
+/// that children asked to stop together share one. At such a time the
+/// children past their deadline are found by a scan: a rare event (a child
+/// that outlives its shutdown timeout), where an entry per child cost every
+/// shutdown an allocation and two reference counts per child.
 struct Waiting {
-    heap: BinaryHeap<Reverse<Entry>>,
+    deadlines: BinaryHeap<Reverse<Instant>>,
+    /// The last deadline pushed, to push each only once.
+    last: Option<Instant>,
+    /// Where the millisecond ticks are counted from.
+    base: Instant,
     /// Keeps the count, which attempts that stop by themselves decrement.
     core: Arc<Core>,
-}
-
-struct Entry {
-    deadline: Instant,
-    slot: Arc<Slot>,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.deadline == other.deadline
-    }
-}
-
-impl Eq for Entry {}
-
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.deadline.cmp(&other.deadline)
-    }
-}
-
-impl Entry {
-    fn is_live(&self) -> bool {
-        self.slot
-            .with(|state, _| state.stop_deadline == Some(self.deadline))
-    }
 }
 
 impl Waiting {
     fn new(core: Arc<Core>) -> Self {
         Self {
-            heap: BinaryHeap::new(),
+            deadlines: BinaryHeap::new(),
+            last: None,
+            base: Instant::now(),
             core,
         }
     }
 
-    /// Watches `slot`, whose deadline its slot already holds.
-    fn push(&mut self, slot: Arc<Slot>, deadline: Instant) {
-        self.heap.push(Reverse(Entry { deadline, slot }));
+    /// Wakes up at `deadline`, which the slot of a child waited for holds.
+    fn push(&mut self, deadline: Instant) {
+        let since = deadline.saturating_duration_since(self.base);
+        let ticks = u64::try_from(since.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+        let tick = self.base + Duration::from_millis(ticks);
+        if self.last != Some(tick) {
+            self.last = Some(tick);
+            self.deadlines.push(Reverse(tick));
+        }
     }
 
     /// Forgets `slot`; whether it was waited for.
@@ -104,35 +87,36 @@ impl Waiting {
     }
 
     fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(Reverse(top)) = self.heap.peek() {
-            if top.is_live() {
-                return Some(top.deadline);
-            }
-            self.heap.pop();
+        if self.is_empty() {
+            self.deadlines.clear();
+            self.last = None;
         }
-        None
+        self.deadlines.peek().map(|Reverse(deadline)| *deadline)
     }
 
+    /// The children waited for whose deadline has passed.
     fn overdue(&mut self, now: Instant) -> Vec<Arc<Slot>> {
-        let mut overdue = Vec::new();
-        while let Some(Reverse(top)) = self.heap.peek() {
-            if top.deadline > now {
-                break;
-            }
-            if let Some(Reverse(entry)) = self.heap.pop()
-                && entry.is_live()
-            {
-                overdue.push(entry.slot);
-            }
+        let mut due = false;
+        while self.deadlines.peek().is_some_and(|Reverse(d)| *d <= now) {
+            self.deadlines.pop();
+            due = true;
         }
+        if !due {
+            return Vec::new();
+        }
+        let mut overdue = self.core.slots();
+        overdue.retain(|slot| slot.with(|state, _| state.stop_deadline.is_some_and(|d| d <= now)));
         overdue
     }
 
-    fn slots(&self) -> impl Iterator<Item = &Arc<Slot>> {
-        self.heap
-            .iter()
-            .filter(|Reverse(entry)| entry.is_live())
-            .map(|Reverse(entry)| &entry.slot)
+    /// The children waited for.
+    fn slots(&self) -> Vec<Arc<Slot>> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        let mut slots = self.core.slots();
+        slots.retain(Self::contains);
+        slots
     }
 }
 
@@ -419,7 +403,8 @@ impl Actor {
         }
         if stopping {
             self.stopped(&slot, outcome);
-        } else if self.shutting_down() {
+        } else if self.shutting_down() || self.core.cancel.is_cancelled() {
+            // (Cancelled: the shutdown begins at this loop's next turn.)
             let reason = match error {
                 Some(error) => TerminationReason::FailedDuringShutdown(error),
                 None => TerminationReason::Cancelled,
@@ -489,11 +474,24 @@ impl Actor {
             return;
         }
         let reason = error.as_deref().unwrap_or("clean exit, policy=always");
-        slot.with(|state, tx| {
+        let backing_off = slot.with(|state, tx| {
+            // A shutdown requested since this loop last looked has already
+            // marked the child `Stopping` (under this lock): it stops here.
+            if state.lifecycle.phase() == ServicePhase::Stopping {
+                return false;
+            }
             tx.apply(&mut state.lifecycle, Some(reason), |lc| {
                 lc.transition_to_backing_off(reason, delay)
-            });
+            })
         });
+        if !backing_off {
+            let reason = match error {
+                Some(error) => TerminationReason::FailedDuringShutdown(error),
+                None => TerminationReason::Cancelled,
+            };
+            self.terminate(slot, reason);
+            return;
+        }
         match self.core.settings.strategy {
             Strategy::OneForOne => {
                 tracing::info!(service = &*slot.path, ?delay, "restarting after backoff");
@@ -672,7 +670,7 @@ impl Actor {
         match running {
             Some(true) => {
                 if let Some(plan) = self.plan_mut() {
-                    plan.waiting.push(slot, deadline);
+                    plan.waiting.push(deadline);
                 }
             }
             Some(false) => self.stopped(&slot, Outcome::NotStarted),
@@ -818,7 +816,8 @@ impl Actor {
             }
             _ => {}
         }
-        for slot in waiting.slots() {
+        let waited = waiting.slots();
+        for slot in &waited {
             slot.with(|state, tx| {
                 state.stop = Some(StopWhy::Shutdown);
                 if state.lifecycle.phase().is_alive() {
@@ -831,12 +830,10 @@ impl Actor {
             });
         }
         let order = self.core.settings.order;
-        let mut queue: VecDeque<Arc<Slot>> = self
-            .core
-            .slots()
-            .into_iter()
-            .filter(|s| !Waiting::contains(s))
-            .collect();
+        let mut queue: VecDeque<Arc<Slot>> = self.core.slots().into();
+        if !waited.is_empty() {
+            queue.retain(|s| !Waiting::contains(s));
+        }
         if order == ShutdownOrder::Reverse {
             queue = queue.into_iter().rev().collect();
         }
