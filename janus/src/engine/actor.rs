@@ -65,19 +65,6 @@ impl Waiting {
         }
     }
 
-    /// Forgets `slot`; whether it was waited for.
-    fn remove(&mut self, slot: &Arc<Slot>) -> bool {
-        let was = slot.with(|state, _| state.stop_deadline.take()).is_some();
-        if was {
-            self.core.stop_done();
-        }
-        was
-    }
-
-    fn contains(slot: &Arc<Slot>) -> bool {
-        slot.with(|state, _| state.stop_deadline.is_some())
-    }
-
     fn is_empty(&self) -> bool {
         self.core.stops_pending() == 0
     }
@@ -108,16 +95,6 @@ impl Waiting {
         overdue.retain(|slot| slot.with(|state, _| state.stop_deadline.is_some_and(|d| d <= now)));
         overdue
     }
-
-    /// The children waited for.
-    fn slots(&self) -> Vec<Arc<Slot>> {
-        if self.is_empty() {
-            return Vec::new();
-        }
-        let mut slots = self.core.slots();
-        slots.retain(Self::contains);
-        slots
-    }
 }
 
 /// Children to stop, one by one or all at once, and those being waited for.
@@ -145,10 +122,6 @@ impl Plan {
 
     fn is_complete(&self) -> bool {
         self.queue.is_empty() && self.waiting.is_empty()
-    }
-
-    fn forget(&mut self, slot: &Arc<Slot>) {
-        self.waiting.remove(slot);
     }
 }
 
@@ -680,9 +653,9 @@ impl Actor {
 
     /// A child asked to stop has stopped (or had nothing running).
     fn stopped(&mut self, slot: &Arc<Slot>, outcome: Outcome) {
-        if let Some(plan) = self.plan_mut() {
-            plan.forget(slot);
-        }
+        // Whatever the plan: a shutdown may have asked it to stop before
+        // this loop saw the shutdown.
+        self.core.unwait(slot);
         let why = slot.with(|state, _| state.stop);
         match why {
             Some(StopWhy::Group) => self.parked_for_group(slot, "stopped"),
@@ -739,9 +712,7 @@ impl Actor {
 
     /// Aborts a child that outlived its shutdown timeout.
     fn abort(&mut self, slot: &Arc<Slot>) {
-        if let Some(plan) = self.plan_mut() {
-            plan.forget(slot);
-        }
+        self.core.unwait(slot);
         let why = slot.with(|state, _| {
             state.generation += 1;
             if let Some(attempt) = state.attempt.take() {
@@ -816,9 +787,19 @@ impl Actor {
             }
             _ => {}
         }
-        let waited = waiting.slots();
-        for slot in &waited {
-            slot.with(|state, tx| {
+        // One pass: children already waited for (by the interrupted
+        // operation, or asked to stop by `request_shutdown`) now stop for the
+        // shutdown, and their deadlines are watched; the others are queued.
+        let order = self.core.settings.order;
+        let mut queue = VecDeque::new();
+        for slot in self.core.slots() {
+            let waited = slot.with(|state, tx| {
+                if state.lifecycle.phase().is_terminal() {
+                    return None;
+                }
+                let Some(deadline) = state.stop_deadline else {
+                    return Some(None);
+                };
                 state.stop = Some(StopWhy::Shutdown);
                 if state.lifecycle.phase().is_alive() {
                     tx.apply(
@@ -827,12 +808,14 @@ impl Actor {
                         ServiceLifecycle::transition_to_stopping,
                     );
                 }
+                Some(Some(deadline))
             });
-        }
-        let order = self.core.settings.order;
-        let mut queue: VecDeque<Arc<Slot>> = self.core.slots().into();
-        if !waited.is_empty() {
-            queue.retain(|s| !Waiting::contains(s));
+            match waited {
+                Some(Some(deadline)) => waiting.push(deadline),
+                Some(None) => queue.push_back(slot),
+                // Nothing to stop (which a terminated child's lifecycle keeps).
+                None => {}
+            }
         }
         if order == ShutdownOrder::Reverse {
             queue = queue.into_iter().rev().collect();

@@ -378,8 +378,11 @@ impl Core {
             .closed = true;
     }
 
-    /// Asks for shutdown. With concurrent stop order, every live child shows
-    /// `Stopping` at once; in reverse order each does at its turn.
+    /// Asks for shutdown. With concurrent stop order, every live child is
+    /// asked to stop here and now, in one pass (it shows `Stopping`, its run
+    /// is cancelled, its shutdown timeout starts); the control loop then
+    /// only waits, and stops what had no run under way. In reverse order the
+    /// control loop asks each at its turn.
     pub(crate) fn request_shutdown(&self) {
         // Once is enough: a drain after a trigger, or a drop after a drain,
         // must not walk every child again.
@@ -389,10 +392,20 @@ impl Core {
         tracing::info!(supervisor = &*self.settings.path, "shutdown requested");
         self.cancel.cancel();
         if self.settings.order == ShutdownOrder::Concurrent {
-            for slot in self.slots() {
-                slot.mark_stopping();
+            let now = tokio::time::Instant::now();
+            for slot in &self.registry().slots {
+                slot.with(|state, tx| state.stop_for_shutdown(tx, self, slot, now));
             }
         }
+    }
+
+    /// Forgets that `slot` is waited for: whether it was.
+    pub(crate) fn unwait(&self, slot: &Slot) -> bool {
+        let was = slot.with(|state, _| state.stop_deadline.take()).is_some();
+        if was {
+            self.stop_done();
+        }
+        was
     }
 
     pub(crate) fn send(&self, message: Message) {

@@ -241,19 +241,6 @@ impl Slot {
         }
     }
 
-    /// Marks a live child `Stopping`, for a shutdown that cancels everyone at once.
-    pub(crate) fn mark_stopping(&self) {
-        self.with(|state, tx| {
-            if state.lifecycle.phase().is_alive() {
-                tx.apply(
-                    &mut state.lifecycle,
-                    None,
-                    ServiceLifecycle::transition_to_stopping,
-                );
-            }
-        });
-    }
-
     /// Terminates the child for `reason`, exactly once: the time it spent
     /// running if this call did it, `None` if it had already terminated.
     pub(crate) fn terminate(&self, reason: TerminationReason) -> Option<Duration> {
@@ -262,6 +249,39 @@ impl Slot {
 }
 
 impl SlotState {
+    /// Asks the child to stop for a shutdown that stops everyone at once:
+    /// `Stopping`, its run cancelled and waited for until `now` plus its
+    /// timeout (unless already waited for, by a group restart or a command).
+    /// A child without a run under way is left to the control loop.
+    pub(crate) fn stop_for_shutdown(
+        &mut self,
+        tx: &Transitions<'_>,
+        core: &Core,
+        slot: &Slot,
+        now: Instant,
+    ) {
+        let phase = self.lifecycle.phase();
+        if phase.is_terminal() {
+            return;
+        }
+        self.stop = Some(StopWhy::Shutdown);
+        if phase.is_alive() {
+            tx.apply(
+                &mut self.lifecycle,
+                None,
+                ServiceLifecycle::transition_to_stopping,
+            );
+        }
+        let Some(attempt) = &self.attempt else {
+            return;
+        };
+        if self.stop_deadline.is_none() {
+            core.stop_pending();
+            self.stop_deadline = Some(now + slot.shutdown_timeout);
+        }
+        attempt.token.cancel();
+    }
+
     /// [`Slot::terminate`], on an already locked slot.
     pub(crate) fn terminate(
         &mut self,
