@@ -46,7 +46,10 @@ async fn service_state_is_locked_per_service() {
     let a = sup.core.slot("a").expect("a");
     let b = sup.core.slot("b").expect("b");
     a.with(|_locked_a, _| {
-        b.mark_stopping();
+        b.with(|state, tx| {
+            let now = tokio::time::Instant::now();
+            state.stop_for_shutdown(tx, &sup.core, &b, now);
+        });
         assert_eq!(b.phase(), ServicePhase::Stopping);
     });
     assert!(a.phase().is_alive());
