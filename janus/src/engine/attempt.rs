@@ -17,7 +17,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
-use futures_util::future::{BoxFuture, CatchUnwind};
+use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
@@ -28,8 +28,7 @@ use crate::context::{self, ServiceContext};
 use crate::lifecycle::{ServiceLifecycle, ServicePhase, TerminationReason};
 
 /// A service's `run()` future, polled in its span, panics caught.
-type RunFuture =
-    Instrumented<CatchUnwind<AssertUnwindSafe<BoxFuture<'static, anyhow::Result<()>>>>>;
+type RunFuture = Instrumented<BoxFuture<'static, std::thread::Result<anyhow::Result<()>>>>;
 
 /// Who to tell how the attempt ended.
 struct Report {
@@ -183,10 +182,15 @@ impl Attempt {
         };
         // The run borrows the service, which this task keeps alive.
         let service = slot.clone();
-        let run: BoxFuture<'static, anyhow::Result<()>> =
-            Box::pin(async move { service.service.run(token).await });
+        // Panics are caught right around the service's future: nothing but
+        // its own frames to unwind.
+        let run: BoxFuture<'static, _> = Box::pin(async move {
+            AssertUnwindSafe(service.service.run(token))
+                .catch_unwind()
+                .await
+        });
         Some(Phase::Running {
-            run: AssertUnwindSafe(run).catch_unwind().instrument(span),
+            run: run.instrument(span),
             context: Some(context),
             watchdog: slot
                 .heartbeat_timeout
