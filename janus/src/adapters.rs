@@ -48,7 +48,9 @@ use crate::service::{JanusService, RestartPolicy, async_trait};
 struct Settings {
     name: String,
     policy: RestartPolicy,
-    backoff: Option<BackoffConfig>,
+    /// Boxed: most services use their supervisor's, and an adapter is
+    /// itself kept per service.
+    backoff: Option<Box<BackoffConfig>>,
     shutdown_timeout: Option<Duration>,
 }
 
@@ -76,7 +78,7 @@ macro_rules! adapter_settings {
             /// Gives the service its own backoff.
             #[must_use]
             pub fn with_backoff(mut self, backoff: BackoffConfig) -> Self {
-                self.settings.backoff = Some(backoff);
+                self.settings.backoff = Some(Box::new(backoff));
                 self
             }
 
@@ -168,7 +170,7 @@ macro_rules! settings_methods {
             self.settings.policy
         }
         fn backoff_config(&self) -> Option<BackoffConfig> {
-            self.settings.backoff.clone()
+            self.settings.backoff.as_deref().cloned()
         }
         fn shutdown_timeout(&self) -> Option<Duration> {
             self.settings.shutdown_timeout
