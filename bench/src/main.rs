@@ -15,6 +15,7 @@ mod janus_impl;
 mod kameo_impl;
 mod ractor_impl;
 mod raw;
+mod task_supervisor_impl;
 mod tgs;
 
 use std::collections::BTreeMap;
@@ -169,6 +170,7 @@ fn run_one(system: &str, workload: Workload, n: usize) -> anyhow::Result<Measure
             "tgs" => tgs::run(workload, n).await,
             "ractor" => ractor_impl::run(workload, n).await,
             "kameo" => kameo_impl::run(workload, n).await,
+            "task-supervisor" => task_supervisor_impl::run(workload, n).await,
             other => anyhow::bail!("unknown system {other}"),
         }
     })
@@ -178,7 +180,7 @@ fn systems_for(workload: Workload) -> &'static [&'static str] {
     match workload {
         Workload::MacroChurn => &["janus", "janus-macro"],
         Workload::Tree => &["raw", "janus"],
-        _ => &["raw", "janus", "tgs", "ractor", "kameo"],
+        _ => &["raw", "janus", "tgs", "ractor", "kameo", "task-supervisor"],
     }
 }
 
