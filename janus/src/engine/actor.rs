@@ -777,6 +777,7 @@ impl Actor {
         }
         self.core.close();
         let mut waiting = Waiting::new(self.core.clone());
+        let mut interrupted = true;
         match std::mem::replace(&mut self.mode, Mode::Running) {
             Mode::Group { plan, .. } => waiting = plan.waiting,
             Mode::Command { plan, reply, .. } => {
@@ -785,13 +786,24 @@ impl Actor {
                     let _ = reply.send(Err(ControlError::ShuttingDown));
                 }
             }
-            _ => {}
+            _ => interrupted = false,
         }
-        // One pass: children already waited for (by the interrupted
-        // operation, or asked to stop by `request_shutdown`) now stop for the
-        // shutdown, and their deadlines are watched; the others are queued.
         let order = self.core.settings.order;
+        let pass = self.core.take_shutdown_pass();
         let mut queue = VecDeque::new();
+        if let (Some(pass), false) = (pass, interrupted) {
+            // `request_shutdown` asked everyone; what is left is to watch the
+            // deadlines, and stop those it found without a run.
+            for deadline in pass.deadlines {
+                waiting.push(deadline);
+            }
+            queue.extend(pass.no_run);
+            self.start_shutdown(waiting, queue, order);
+            return;
+        }
+        // Otherwise one pass here: children already waited for (by the
+        // interrupted operation, or by `request_shutdown`) now stop for the
+        // shutdown, and their deadlines are watched; the others are queued.
         for slot in self.core.slots() {
             let waited = slot.with(|state, tx| {
                 if state.lifecycle.phase().is_terminal() {
@@ -820,6 +832,15 @@ impl Actor {
         if order == ShutdownOrder::Reverse {
             queue = queue.into_iter().rev().collect();
         }
+        self.start_shutdown(waiting, queue, order);
+    }
+
+    fn start_shutdown(
+        &mut self,
+        waiting: Waiting,
+        queue: VecDeque<Arc<Slot>>,
+        order: ShutdownOrder,
+    ) {
         tracing::info!(
             supervisor = &*self.core.settings.path,
             children = queue.len() + waiting.len(),

@@ -144,6 +144,17 @@ pub(crate) struct Core {
     pub(crate) stops_done: tokio::sync::Notify,
     /// The root of the tree this supervisor belongs to (itself, at the root).
     root: OnceLock<Weak<Core>>,
+    /// Left by the pass of a concurrent shutdown for the control loop.
+    shutdown_pass: Mutex<Option<ShutdownPass>>,
+}
+
+/// What the pass of a concurrent shutdown leaves the control loop.
+#[derive(Debug, Default)]
+pub(crate) struct ShutdownPass {
+    /// The deadlines it set (children asked together share one).
+    pub(crate) deadlines: Vec<tokio::time::Instant>,
+    /// Children marked `Stopping` that had no run to cancel.
+    pub(crate) no_run: Vec<Arc<Slot>>,
 }
 
 /// The path of `name` under `parent`.
@@ -179,6 +190,7 @@ impl Core {
             stops_pending: std::sync::atomic::AtomicUsize::new(0),
             stops_done: tokio::sync::Notify::new(),
             root: OnceLock::new(),
+            shutdown_pass: Mutex::new(None),
         }
     }
 
@@ -189,7 +201,11 @@ impl Core {
 
     /// One child less to wait for; wakes the control loop at the last.
     pub(crate) fn stop_done(&self) {
-        if self.stops_pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+        self.stops_done_n(1);
+    }
+
+    fn stops_done_n(&self, n: usize) {
+        if n > 0 && self.stops_pending.fetch_sub(n, Ordering::AcqRel) == n {
             self.stops_done.notify_one();
         }
     }
@@ -380,23 +396,66 @@ impl Core {
 
     /// Asks for shutdown. With concurrent stop order, every live child is
     /// asked to stop here and now, in one pass (it shows `Stopping`, its run
-    /// is cancelled, its shutdown timeout starts); the control loop then
-    /// only waits, and stops what had no run under way. In reverse order the
-    /// control loop asks each at its turn.
+    /// is cancelled, its shutdown timeout starts), which leaves the control
+    /// loop the deadlines to watch and the children it must stop itself
+    /// (those without a run under way). In reverse order the control loop
+    /// asks each at its turn.
     pub(crate) fn request_shutdown(&self) {
-        // Once is enough: a drain after a trigger, or a drop after a drain,
-        // must not walk every child again.
-        if self.cancel.is_cancelled() {
+        if self.settings.order == ShutdownOrder::Concurrent {
+            self.stop_all();
+        }
+        // After the pass: the control loop then finds what it left.
+        if !self.cancel.is_cancelled() {
+            tracing::info!(supervisor = &*self.settings.path, "shutdown requested");
+            self.cancel.cancel();
+        }
+    }
+
+    /// The pass of a concurrent shutdown, once: the registry is closed under
+    /// the same lock, so no child can join unasked.
+    fn stop_all(&self) {
+        let mut registry = self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if registry.closed {
             return;
         }
-        tracing::info!(supervisor = &*self.settings.path, "shutdown requested");
-        self.cancel.cancel();
-        if self.settings.order == ShutdownOrder::Concurrent {
-            let now = tokio::time::Instant::now();
-            for slot in &self.registry().slots {
-                slot.with(|state, tx| state.stop_for_shutdown(tx, self, slot, now));
+        registry.closed = true;
+        let now = tokio::time::Instant::now();
+        // Counted up front, in one update: attempts that stop during the
+        // pass count down from it; the children not waited for are given
+        // back at the end.
+        let all = registry.slots.len();
+        self.stops_pending.fetch_add(all, Ordering::AcqRel);
+        let mut waited = 0;
+        let mut pass = ShutdownPass::default();
+        for slot in &registry.slots {
+            match slot.with(|state, tx| state.stop_for_shutdown(tx, slot, now)) {
+                slot::ShutdownStop::Waited(deadline) => {
+                    waited += 1;
+                    if pass.deadlines.last() != Some(&deadline) {
+                        pass.deadlines.push(deadline);
+                    }
+                }
+                slot::ShutdownStop::NoRun => pass.no_run.push(slot.clone()),
+                slot::ShutdownStop::AlreadyWaited | slot::ShutdownStop::Stopped => {}
             }
         }
+        *self
+            .shutdown_pass
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(pass);
+        drop(registry);
+        self.stops_done_n(all - waited);
+    }
+
+    /// What the pass of a concurrent shutdown left for the control loop.
+    pub(crate) fn take_shutdown_pass(&self) -> Option<ShutdownPass> {
+        self.shutdown_pass
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// Forgets that `slot` is waited for: whether it was.

@@ -44,6 +44,19 @@ pub(crate) enum StopWhy {
     Group,
 }
 
+/// What [`SlotState::stop_for_shutdown`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShutdownStop {
+    /// Nothing: the child has terminated.
+    Stopped,
+    /// Marked `Stopping`; it has no run to cancel (the control loop stops it).
+    NoRun,
+    /// Its run was cancelled; it was already waited for.
+    AlreadyWaited,
+    /// Its run was cancelled, and is waited for until this deadline (to be counted).
+    Waited(Instant),
+}
+
 /// The task running (or about to run) one attempt of a child.
 #[derive(Debug)]
 pub(crate) struct Attempt {
@@ -250,19 +263,18 @@ impl Slot {
 
 impl SlotState {
     /// Asks the child to stop for a shutdown that stops everyone at once:
-    /// `Stopping`, its run cancelled and waited for until `now` plus its
+    /// `Stopping`, and its run cancelled and waited for until `now` plus its
     /// timeout (unless already waited for, by a group restart or a command).
     /// A child without a run under way is left to the control loop.
     pub(crate) fn stop_for_shutdown(
         &mut self,
         tx: &Transitions<'_>,
-        core: &Core,
         slot: &Slot,
         now: Instant,
-    ) {
+    ) -> ShutdownStop {
         let phase = self.lifecycle.phase();
         if phase.is_terminal() {
-            return;
+            return ShutdownStop::Stopped;
         }
         self.stop = Some(StopWhy::Shutdown);
         if phase.is_alive() {
@@ -273,13 +285,15 @@ impl SlotState {
             );
         }
         let Some(attempt) = &self.attempt else {
-            return;
+            return ShutdownStop::NoRun;
         };
-        if self.stop_deadline.is_none() {
-            core.stop_pending();
-            self.stop_deadline = Some(now + slot.shutdown_timeout);
-        }
         attempt.token.cancel();
+        if self.stop_deadline.is_some() {
+            return ShutdownStop::AlreadyWaited;
+        }
+        let deadline = now + slot.shutdown_timeout;
+        self.stop_deadline = Some(deadline);
+        ShutdownStop::Waited(deadline)
     }
 
     /// [`Slot::terminate`], on an already locked slot.
