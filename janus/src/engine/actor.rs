@@ -364,7 +364,7 @@ impl Actor {
             Outcome::Clean | Outcome::NotStarted => None,
         };
         slot.with(|state, _| {
-            state.attempt = None;
+            state.end_attempt();
             state.ended_generation = generation;
             state.ready = false;
             if let Some(error) = &error {
@@ -628,16 +628,16 @@ impl Actor {
                     ServiceLifecycle::transition_to_stopping,
                 );
             }
-            let Some(attempt) = state.attempt.as_ref() else {
+            if state.attempt.is_none() {
                 return Some(false);
-            };
+            }
             // Counted before the deadline is set: whoever clears the
             // deadline (this loop, or the attempt itself) counts down.
             if state.stop_deadline.is_none() {
                 core.stop_pending();
             }
             state.stop_deadline = Some(deadline);
-            attempt.token.cancel();
+            state.cancel_run();
             Some(true)
         });
         match running {
@@ -715,7 +715,7 @@ impl Actor {
         self.core.unwait(slot);
         let why = slot.with(|state, _| {
             state.generation += 1;
-            if let Some(attempt) = state.attempt.take() {
+            if let Some(attempt) = state.end_attempt() {
                 attempt.task.abort();
                 state.aborted = Some(attempt.task);
             }

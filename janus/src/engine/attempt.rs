@@ -58,7 +58,7 @@ impl Report {
             if state.generation != self.generation || state.stop != Some(StopWhy::Shutdown) {
                 return None;
             }
-            state.attempt = None;
+            state.end_attempt();
             state.ended_generation = self.generation;
             state.ready = false;
             let reason = match outcome.take().unwrap_or(Outcome::Dropped) {
@@ -93,8 +93,9 @@ enum Phase {
         wait: BoxFuture<'static, bool>,
         token: CancellationToken,
     },
-    /// About to enter `Running` and call `run()`.
-    Starting(CancellationToken),
+    /// About to enter `Running` and call `run()`, with the token made at
+    /// launch if there was a backoff to wait out.
+    Starting(Option<CancellationToken>),
     Running {
         run: RunFuture,
         /// Moved in for each poll of `run` (see [`context::enter`]).
@@ -114,27 +115,30 @@ pub(super) struct Attempt {
     phase: Phase,
 }
 
+/// The attempt of `generation` of `slot`: `token` (made at launch) when it
+/// must first wait out `delay`, none when it starts at once.
 pub(super) fn run(
     core: Arc<Core>,
     slot: Arc<Slot>,
     generation: u64,
-    token: CancellationToken,
+    token: Option<CancellationToken>,
     delay: Duration,
 ) -> Attempt {
-    let phase = if delay.is_zero() {
-        Phase::Starting(token)
-    } else {
-        let cancelled = token.clone();
-        Phase::Delayed {
-            wait: Box::pin(async move {
-                tokio::select! {
-                    biased;
-                    () = cancelled.cancelled() => false,
-                    () = tokio::time::sleep(delay) => true,
-                }
-            }),
-            token,
+    let phase = match token {
+        Some(token) if !delay.is_zero() => {
+            let cancelled = token.clone();
+            Phase::Delayed {
+                wait: Box::pin(async move {
+                    tokio::select! {
+                        biased;
+                        () = cancelled.cancelled() => false,
+                        () = tokio::time::sleep(delay) => true,
+                    }
+                }),
+                token,
+            }
         }
+        token => Phase::Starting(token),
     };
     Attempt {
         report: Report {
@@ -149,10 +153,15 @@ pub(super) fn run(
 impl Attempt {
     /// Enters `Running` and calls `run()`, unless the attempt was stopped
     /// in the meantime.
-    fn start(&self, token: CancellationToken) -> Option<Phase> {
-        let Report { core, slot, .. } = &self.report;
-        let attempt = slot.with(|state, tx| {
-            if token.is_cancelled() {
+    fn start(&self, token: Option<CancellationToken>) -> Option<Phase> {
+        let Report {
+            core,
+            slot,
+            generation,
+        } = &self.report;
+        let (attempt, token) = slot.with(|state, tx| {
+            // Asked to stop, or replaced, before it could start.
+            if state.generation != *generation || state.stop.is_some() {
                 return None;
             }
             let lc = &mut state.lifecycle;
@@ -172,7 +181,12 @@ impl Attempt {
             if restarted {
                 core.record_restart(&slot.path, &mut state.restarts_counter);
             }
-            Some(state.lifecycle.start_count())
+            let token = token.unwrap_or_else(|| {
+                let token = CancellationToken::new();
+                state.run_token = Some(token.clone());
+                token
+            });
+            Some((state.lifecycle.start_count(), token))
         })?;
         tracing::info!(service = &*slot.path, attempt, "service running");
         let span = tracing::info_span!("service", service = &*slot.path, attempt);
@@ -242,7 +256,7 @@ impl Future for Attempt {
                         this.phase = Phase::Delayed { wait, token };
                         return Poll::Pending;
                     }
-                    Poll::Ready(true) => this.phase = Phase::Starting(token),
+                    Poll::Ready(true) => this.phase = Phase::Starting(Some(token)),
                     Poll::Ready(false) => {
                         this.end(Outcome::NotStarted);
                         return Poll::Ready(());

@@ -360,10 +360,12 @@ impl Core {
 
     /// Runs one attempt of `slot` in a task of its own, after `delay`.
     pub(crate) fn launch(self: &Arc<Self>, slot: &Arc<Slot>, delay: Duration) {
-        let token = CancellationToken::new();
+        // Only an attempt that waits needs its token before it starts.
+        let token = (!delay.is_zero()).then(CancellationToken::new);
         let generation = slot.with(|state, _| {
             state.generation += 1;
             state.stop = None;
+            state.run_token.clone_from(&token);
             state.generation
         });
         // Spawned outside the lock, which the new task takes first thing.
@@ -371,17 +373,14 @@ impl Core {
             self.clone(),
             slot.clone(),
             generation,
-            token.clone(),
+            token,
             delay,
         ));
         slot.with(|state, _| {
             // Unless the attempt already ended (and the actor saw it), or a
             // newer one replaced it.
             if state.generation == generation && state.ended_generation != generation {
-                state.attempt = Some(Attempt {
-                    token,
-                    task: task.abort_handle(),
-                });
+                state.attempt = Some(Attempt { task });
             }
         });
     }
@@ -508,7 +507,7 @@ impl Core {
     pub(crate) fn abort_all(&self) {
         for slot in self.slots() {
             slot.with(|state, _| {
-                if let Some(attempt) = state.attempt.take() {
+                if let Some(attempt) = state.end_attempt() {
                     state.generation += 1;
                     attempt.task.abort();
                 }

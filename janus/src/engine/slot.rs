@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use prometheus::IntCounter;
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -60,8 +60,9 @@ pub(crate) enum ShutdownStop {
 /// The task running (or about to run) one attempt of a child.
 #[derive(Debug)]
 pub(crate) struct Attempt {
-    pub(crate) token: CancellationToken,
-    pub(crate) task: AbortHandle,
+    /// Kept as spawned: taking an abort handle from it would cost a
+    /// reference count per launch.
+    pub(crate) task: JoinHandle<()>,
 }
 
 #[derive(Debug)]
@@ -75,12 +76,16 @@ pub(crate) struct SlotState {
     /// The last generation whose end the actor has handled.
     pub(crate) ended_generation: u64,
     pub(crate) attempt: Option<Attempt>,
+    /// The current run's cancellation. Created by the attempt as it starts
+    /// (at launch for one that first waits out a backoff): spawning a
+    /// service allocates no token on the caller's thread.
+    pub(crate) run_token: Option<CancellationToken>,
     pub(crate) stop: Option<StopWhy>,
     /// The running subtree, when this child is a supervisor.
     pub(crate) subtree: Option<Arc<Core>>,
     pub(crate) restarts_counter: Option<IntCounter>,
     /// Aborted tasks, kept to tell whether they really ended.
-    pub(crate) aborted: Option<AbortHandle>,
+    pub(crate) aborted: Option<JoinHandle<()>>,
     /// Ready, during the current run (see `JanusService::reports_readiness`).
     pub(crate) ready: bool,
     /// The last sign of life of the current run.
@@ -193,6 +198,7 @@ impl Slot {
                 ended_generation: 0,
                 stop_deadline: None,
                 attempt: None,
+                run_token: None,
                 stop: None,
                 subtree: None,
                 restarts_counter: None,
@@ -262,6 +268,21 @@ impl Slot {
 }
 
 impl SlotState {
+    /// Cancels the current run, if it has started (one that has not sees
+    /// `stop` as it starts, and does not).
+    pub(crate) fn cancel_run(&self) {
+        if let Some(token) = &self.run_token {
+            token.cancel();
+        }
+    }
+
+    /// Forgets the attempt that ended (or is aborted): its task, and its
+    /// run's cancellation.
+    pub(crate) fn end_attempt(&mut self) -> Option<Attempt> {
+        self.run_token = None;
+        self.attempt.take()
+    }
+
     /// Asks the child to stop for a shutdown that stops everyone at once:
     /// `Stopping`, and its run cancelled and waited for until `now` plus its
     /// timeout (unless already waited for, by a group restart or a command).
@@ -284,10 +305,10 @@ impl SlotState {
                 ServiceLifecycle::transition_to_stopping,
             );
         }
-        let Some(attempt) = &self.attempt else {
+        if self.attempt.is_none() {
             return ShutdownStop::NoRun;
-        };
-        attempt.token.cancel();
+        }
+        self.cancel_run();
         if self.stop_deadline.is_some() {
             return ShutdownStop::AlreadyWaited;
         }
