@@ -179,8 +179,9 @@ pub struct ServiceLifecycle {
     last_error: Option<Box<str>>,
     termination_reason: Option<Box<TerminationReason>>,
     backoff_delay: Option<Duration>,
+    /// When the current phase began (while `Running`, when the run began).
     phase_since: Instant,
-    running_since: Option<Instant>,
+    /// Time spent `Running` in runs that have ended.
     cumulative_running: Duration,
 }
 
@@ -201,7 +202,6 @@ impl ServiceLifecycle {
             termination_reason: None,
             backoff_delay: None,
             phase_since: Instant::now(),
-            running_since: None,
             cumulative_running: Duration::ZERO,
         }
     }
@@ -257,7 +257,10 @@ impl ServiceLifecycle {
     /// Total time spent `Running`, over every run, including the current one.
     #[must_use]
     pub fn cumulative_running_time(&self) -> Duration {
-        self.cumulative_running + self.running_since.map_or(Duration::ZERO, |t| t.elapsed())
+        match self.phase {
+            ServicePhase::Running => self.cumulative_running + self.phase_since.elapsed(),
+            _ => self.cumulative_running,
+        }
     }
 
     /// `Terminated → Starting`, for an explicit restart of a terminated
@@ -290,7 +293,6 @@ impl ServiceLifecycle {
     pub fn transition_to_running(&mut self) -> Result<(), TransitionError> {
         self.enter(ServicePhase::Running)?;
         self.start_count += 1;
-        self.running_since = Some(self.phase_since);
         Ok(())
     }
 
@@ -359,8 +361,8 @@ impl ServiceLifecycle {
             });
         }
         let now = Instant::now();
-        if let Some(since) = self.running_since.take() {
-            self.cumulative_running += now.saturating_duration_since(since);
+        if self.phase == ServicePhase::Running {
+            self.cumulative_running += now.saturating_duration_since(self.phase_since);
         }
         self.phase = to;
         self.phase_since = now;
