@@ -47,10 +47,16 @@ pub(crate) fn enter<R>(context: &mut Option<ServiceContext>, f: impl FnOnce() ->
     impl Drop for Restore<'_> {
         fn drop(&mut self) {
             let previous = self.previous.take();
-            *self.context = CONTEXT.with(|current| current.replace(previous));
+            if let Ok(context) = CONTEXT.try_with(|current| current.replace(previous)) {
+                *self.context = context;
+            }
         }
     }
-    let previous = CONTEXT.with(|current| current.replace(context.take()));
+    // A thread being torn down (its thread-locals gone) may still drop an
+    // attempt: it runs without a context then.
+    let Ok(previous) = CONTEXT.try_with(|current| current.replace(context.take())) else {
+        return f();
+    };
     let _restore = Restore { context, previous };
     f()
 }

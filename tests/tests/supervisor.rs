@@ -549,3 +549,60 @@ async fn draining_an_empty_supervisor_returns_at_once() {
     let again = sup.wait_for_drain().await;
     assert!(again.is_clean());
 }
+
+/// Misses its heartbeats; its first run holds something that panics when
+/// the run is dropped.
+struct PanicsOnDrop {
+    runs: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("bomb went off");
+    }
+}
+
+#[janus::async_trait]
+impl janus::prelude::JanusService for PanicsOnDrop {
+    fn name(&self) -> &str {
+        "bomb"
+    }
+    fn heartbeat_timeout(&self) -> Option<Duration> {
+        Some(secs(1))
+    }
+    async fn run(&self, cancel: janus::prelude::CancellationToken) -> janus::Result<()> {
+        let first = self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        // (Not `then_some`: it would make, and drop, a bomb every run.)
+        let _bomb = if first { Some(Bomb) } else { None };
+        cancel.cancelled().await;
+        Ok(())
+    }
+}
+
+// A run dropped by the supervisor (here for a missed heartbeat) whose state
+// panics as it is dropped still reports how it ended, and is restarted
+// under its policy: the panic is not lost in the task, leaving the service
+// `Running` forever.
+#[tokio::test(start_paused = true)]
+async fn a_panic_while_dropping_a_run_still_ends_it() {
+    let sup = supervisor(BackoffConfig::immediate());
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    sup.spawn_service(Box::new(PanicsOnDrop { runs: runs.clone() }))
+        .expect("spawn");
+    settle().await;
+    advance(ms(1500)).await;
+    settle().await;
+    let snap = sup.service_lifecycle("bomb").await.expect("listed");
+    assert_eq!(snap.phase, ServicePhase::Running, "{snap:?}");
+    assert_eq!(snap.total_failures, 1, "{snap:?}");
+    assert!(
+        snap.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("heartbeat")),
+        "{snap:?}"
+    );
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert!(sup.wait_for_drain().await.is_clean());
+}

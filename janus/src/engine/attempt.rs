@@ -213,13 +213,18 @@ impl Attempt {
     }
 
     /// Drops what the attempt still holds (the run first, in its context),
-    /// then reports.
-    fn end(&mut self, outcome: Outcome) {
+    /// then reports. A run whose state panics as it is dropped failed.
+    fn end(&mut self, mut outcome: Outcome) {
         if let Phase::Running {
             run, mut context, ..
         } = std::mem::replace(&mut self.phase, Phase::Ended)
         {
-            context::enter(&mut context, || drop(run));
+            let dropped = context::enter(&mut context, || {
+                std::panic::catch_unwind(AssertUnwindSafe(|| drop(run)))
+            });
+            if let (Err(panic), Outcome::Clean | Outcome::NotStarted) = (dropped, &outcome) {
+                outcome = Outcome::Failed(panic_message(&*panic));
+            }
         }
         self.report.send(outcome);
     }
