@@ -190,9 +190,12 @@ impl Slot {
             shutdown_timeout,
             backoff,
         } = config;
+        let lifecycle = ServiceLifecycle::with_shared_name(name);
+        // Reset as each run starts; until then, any instant will do.
+        let created = lifecycle.phase_since();
         Self {
             state: Mutex::new(SlotState {
-                lifecycle: ServiceLifecycle::with_shared_name(name),
+                lifecycle,
                 backoff: BackoffState::shared(backoff),
                 generation: 0,
                 ended_generation: 0,
@@ -204,7 +207,7 @@ impl Slot {
                 restarts_counter: None,
                 aborted: None,
                 ready: false,
-                last_heartbeat: Instant::now(),
+                last_heartbeat: created,
             }),
             reports_readiness,
             heartbeat_timeout,
