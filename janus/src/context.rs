@@ -104,8 +104,11 @@ fn set_ready(ready: bool) {
 /// supervised service.
 pub fn heartbeat() {
     with_current(|c| {
-        c.slot
-            .with(|state, _| state.last_heartbeat = tokio::time::Instant::now());
+        c.slot.with(|state, _| {
+            if c.slot.heartbeat_timeout.is_some() {
+                state.rare().last_heartbeat = Some(tokio::time::Instant::now());
+            }
+        });
     });
 }
 

@@ -206,11 +206,6 @@ impl ServiceLifecycle {
         }
     }
 
-    /// When the current phase began.
-    pub(crate) fn phase_since(&self) -> Instant {
-        self.phase_since
-    }
-
     /// The service's name.
     #[must_use]
     pub fn name(&self) -> &str {

@@ -587,7 +587,7 @@ impl JanusService for SupervisorSpec {
         if let Some(parent) = &parent {
             parent
                 .slot
-                .with(|state, _| state.subtree = Some(core.clone()));
+                .with(|state, _| state.rare().subtree = Some(core.clone()));
         }
         self.build(&core)?;
         let guard = AbortOnDrop(core.clone());

@@ -717,7 +717,7 @@ impl Actor {
             state.generation += 1;
             if let Some(attempt) = state.end_attempt() {
                 attempt.task.abort();
-                state.aborted = Some(attempt.task);
+                state.rare().aborted = Some(attempt.task);
             }
             state.stop
         });

@@ -177,9 +177,11 @@ impl Attempt {
             let now = tokio::time::Instant::now();
             state.backoff.record_start_at(now);
             state.ready = !slot.reports_readiness;
-            state.last_heartbeat = now;
+            if slot.heartbeat_timeout.is_some() {
+                state.rare().last_heartbeat = Some(now);
+            }
             if restarted {
-                core.record_restart(&slot.path, &mut state.restarts_counter);
+                core.record_restart(&slot.path, &mut state.rare().restarts_counter);
             }
             let token = token.unwrap_or_else(|| {
                 let token = CancellationToken::new();
@@ -301,9 +303,11 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// Resolves when the run misses its heartbeat deadline.
 async fn watchdog(slot: Arc<Slot>, timeout: Duration) -> String {
     loop {
-        let last = slot.with(|state, _| state.last_heartbeat);
+        let last = slot
+            .with(|state, _| state.last_heartbeat())
+            .unwrap_or_else(tokio::time::Instant::now);
         tokio::time::sleep_until(last + timeout).await;
-        if slot.with(|state, _| state.last_heartbeat) == last {
+        if slot.with(|state, _| state.last_heartbeat()) == Some(last) {
             return format!("missed its heartbeat deadline ({timeout:?} without a heartbeat)");
         }
     }

@@ -511,7 +511,7 @@ impl Core {
                     state.generation += 1;
                     attempt.task.abort();
                 }
-                if let Some(subtree) = &state.subtree {
+                if let Some(subtree) = state.subtree() {
                     subtree.abort_all();
                 }
             });

@@ -81,15 +81,26 @@ pub(crate) struct SlotState {
     /// service allocates no token on the caller's thread.
     pub(crate) run_token: Option<CancellationToken>,
     pub(crate) stop: Option<StopWhy>,
-    /// The running subtree, when this child is a supervisor.
-    pub(crate) subtree: Option<Arc<Core>>,
-    pub(crate) restarts_counter: Option<IntCounter>,
-    /// Aborted tasks, kept to tell whether they really ended.
-    pub(crate) aborted: Option<JoinHandle<()>>,
     /// Ready, during the current run (see `JanusService::reports_readiness`).
     pub(crate) ready: bool,
-    /// The last sign of life of the current run.
-    pub(crate) last_heartbeat: Instant,
+    /// What few children use; see [`SlotState::rare`].
+    rare: Option<Box<Rare>>,
+}
+
+/// The state few children use, in a box made when first needed: a
+/// supervisor keeps a slot per child, and most never restart, nest a
+/// supervisor, get aborted or send heartbeats.
+#[derive(Debug, Default)]
+pub(crate) struct Rare {
+    /// The running subtree, when this child is a supervisor.
+    pub(crate) subtree: Option<Arc<Core>>,
+    /// The child's series of the restart counter, from its first restart.
+    pub(crate) restarts_counter: Option<IntCounter>,
+    /// An aborted task, kept to tell whether it really ended.
+    pub(crate) aborted: Option<JoinHandle<()>>,
+    /// The last sign of life of the current run (services with a heartbeat
+    /// deadline).
+    pub(crate) last_heartbeat: Option<Instant>,
 }
 
 /// A child's service: owned (spawned once), or shared (a tree's spec runs
@@ -190,12 +201,9 @@ impl Slot {
             shutdown_timeout,
             backoff,
         } = config;
-        let lifecycle = ServiceLifecycle::with_shared_name(name);
-        // Reset as each run starts; until then, any instant will do.
-        let created = lifecycle.phase_since();
         Self {
             state: Mutex::new(SlotState {
-                lifecycle,
+                lifecycle: ServiceLifecycle::with_shared_name(name),
                 backoff: BackoffState::shared(backoff),
                 generation: 0,
                 ended_generation: 0,
@@ -203,11 +211,8 @@ impl Slot {
                 attempt: None,
                 run_token: None,
                 stop: None,
-                subtree: None,
-                restarts_counter: None,
-                aborted: None,
                 ready: false,
-                last_heartbeat: created,
+                rare: None,
             }),
             reports_readiness,
             heartbeat_timeout,
@@ -256,7 +261,7 @@ impl Slot {
             snapshot.ready = state.ready && snapshot.phase == ServicePhase::Running;
             snapshot.critical = self.critical;
             out.push(snapshot);
-            state.subtree.clone()
+            state.subtree().cloned()
         };
         if let Some(subtree) = subtree {
             subtree.collect(out);
@@ -271,6 +276,30 @@ impl Slot {
 }
 
 impl SlotState {
+    /// The state few children use, made on first use.
+    pub(crate) fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_default()
+    }
+
+    /// The running subtree, when this child is a supervisor.
+    pub(crate) fn subtree(&self) -> Option<&Arc<Core>> {
+        self.rare.as_ref()?.subtree.as_ref()
+    }
+
+    /// The last sign of life of the current run, if it has a heartbeat deadline.
+    pub(crate) fn last_heartbeat(&self) -> Option<Instant> {
+        self.rare.as_ref()?.last_heartbeat
+    }
+
+    /// An aborted task that has not finished (it does not unwind: blocked
+    /// in synchronous code).
+    pub(crate) fn unresponsive(&self) -> bool {
+        self.rare
+            .as_ref()
+            .and_then(|rare| rare.aborted.as_ref())
+            .is_some_and(|task| !task.is_finished())
+    }
+
     /// Cancels the current run, if it has started (one that has not sees
     /// `stop` as it starts, and does not).
     pub(crate) fn cancel_run(&self) {
@@ -352,6 +381,6 @@ mod tests {
     #[test]
     fn a_slot_stays_small() {
         let size = size_of::<super::Slot>();
-        assert!(size <= 344, "a slot takes {size} bytes");
+        assert!(size <= 312, "a slot takes {size} bytes");
     }
 }

@@ -297,14 +297,7 @@ pub(crate) async fn settle(core: &Arc<Core>) -> Finished {
         finished.report.unresponsive = core
             .slots()
             .iter()
-            .filter(|slot| {
-                slot.with(|state, _| {
-                    state
-                        .aborted
-                        .as_ref()
-                        .is_some_and(|task| !task.is_finished())
-                })
-            })
+            .filter(|slot| slot.with(|state, _| state.unresponsive()))
             .map(|slot| slot.path.to_string())
             .collect();
     }
