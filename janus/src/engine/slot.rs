@@ -376,8 +376,8 @@ impl SlotState {
 #[cfg(all(test, target_pointer_width = "64"))]
 mod tests {
     /// A supervisor keeps a slot per child, idle or not: what most children
-    /// never use (an error, a termination reason, the breaker's window) is
-    /// boxed when first needed.
+    /// never use (an error, a termination reason, the breaker's window, the
+    /// state in `Rare`) is boxed when first needed.
     #[test]
     fn a_slot_stays_small() {
         let size = size_of::<super::Slot>();
