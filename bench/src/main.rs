@@ -2,7 +2,7 @@
 //! instead. See `BENCHMARKS.md` at the repository root.
 //!
 //! ```text
-//! cargo run --release -- all [--reps 5] [--systems raw,janus,…] [--workloads w1,w3]
+//! cargo run --release -- all [--reps 9] [--systems janus,tgs,…] [--workloads w1,w3]
 //! cargo run --release -- one <system> <workload> <n>      # one measurement, one process
 //! ```
 //!
@@ -228,12 +228,19 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 fn drive(args: &[String]) -> anyhow::Result<()> {
-    let mut reps = 5;
+    let mut reps = 9;
+    let mut only: Option<Vec<String>> = None;
     let mut workloads: Vec<Workload> = ALL_WORKLOADS.to_vec();
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
-            "--reps" => reps = iter.next().map_or(Ok(5), |v| v.parse())?,
+            "--reps" => reps = iter.next().map_or(Ok(9), |v| v.parse())?,
+            // The baseline is always measured: the ratios need it.
+            "--systems" => {
+                only = iter
+                    .next()
+                    .map(|v| v.split(',').map(str::to_owned).collect())
+            }
             "--workloads" => {
                 workloads = iter
                     .next()
@@ -248,7 +255,14 @@ fn drive(args: &[String]) -> anyhow::Result<()> {
     for rep in 0..reps {
         for &workload in &workloads {
             for &n in workload.sizes() {
-                for &system in systems_for(workload) {
+                let systems = systems_for(workload);
+                for (i, &system) in systems.iter().enumerate() {
+                    let wanted = only
+                        .as_ref()
+                        .is_none_or(|only| only.iter().any(|s| s == system));
+                    if i > 0 && !wanted {
+                        continue;
+                    }
                     let m = measure_in_child(system, workload, n)?;
                     eprintln!("rep {rep} {} n={n} {system}: {:.1}", workload.id(), m.value);
                     results.entry((workload, n, system)).or_default().push(m);
@@ -326,7 +340,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some("all") => drive(&args[1..]),
         _ => anyhow::bail!(
-            "usage: janus-bench all [--reps 5] [--workloads w1,w3] | one <system> <workload> <n>"
+            "usage: janus-bench all [--reps 9] [--systems janus,tgs] [--workloads w1,w3] | one <system> <workload> <n>"
         ),
     }
 }

@@ -39,7 +39,10 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
             }
             running.all.notified().await;
             let spawn = started.elapsed();
-            if std::env::var_os("PROFILE_SPAWN_ONLY").is_some() { println!("RESULT {}", spawn.as_secs_f64()*1e3); std::process::exit(0); }
+            if std::env::var_os("PROFILE_SPAWN_ONLY").is_some() {
+                println!("RESULT {}", spawn.as_secs_f64() * 1e3);
+                std::process::exit(0);
+            }
             let memory = rss_bytes().saturating_sub(before);
             let stopping = Instant::now();
             token.cancel();
