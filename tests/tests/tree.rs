@@ -236,6 +236,46 @@ async fn concurrent_shutdown_stops_everyone_at_once() {
     assert!(report.is_clean());
 }
 
+// A shutdown that interrupts a group restart: the sibling the group is
+// still waiting for keeps the deadline it was given, the others (parked for
+// the restart, or backing off) stop at once, and nothing restarts.
+#[tokio::test(start_paused = true)]
+async fn a_concurrent_shutdown_interrupts_a_group_restart() {
+    let stubborn =
+        TestService::new("stubborn", Behavior::IgnoreCancellation).with_shutdown_timeout(secs(3));
+    let quick = idle("quick");
+    let quick_probe = quick.probe();
+    let (tree, _) = start(
+        spec("sup")
+            .with_strategy(Strategy::OneForAll)
+            .with_shutdown(secs(5), ShutdownOrder::Concurrent)
+            .child(stubborn)
+            .child(quick)
+            .child(fails_once("flaky", secs(1))),
+    );
+    // At 1 s flaky fails: the group stops; stubborn has until 4 s.
+    sleep(ms(2000)).await;
+    assert_eq!(
+        tree.snapshot("sup/quick").expect("listed").phase,
+        BackingOff
+    );
+    let started = Instant::now();
+    tree.shutdown();
+    assert!(
+        tree.snapshots()
+            .iter()
+            .all(|s| matches!(s.phase, Stopping | Terminated)),
+        "{:?}",
+        tree.snapshots()
+    );
+    let report = tree.wait().await.expect("clean root");
+    assert_eq!(started.elapsed(), secs(2), "stubborn's deadline: 1 s + 3 s");
+    assert_eq!(report.aborted, ["sup/stubborn"]);
+    assert_eq!(report.stopped, 2);
+    assert_eq!(quick_probe.starts(), 1, "the group was not restarted");
+    assert!(tree.snapshots().iter().all(|s| s.phase == Terminated));
+}
+
 #[tokio::test(start_paused = true)]
 async fn intensity_escalates_through_two_levels() {
     let always_failing = || {
