@@ -12,8 +12,7 @@
 //! messages it does not consume wait in `deferred`, and are handled in
 //! order once it is over; shutdown interrupts anything.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::slot::{Slot, StopWhy};
-use super::{Core, Finished, Message, Outcome, Reply};
+use super::{Core, Finished, Message, Outcome, Reply, shutdown_reason};
 use crate::backoff::BackoffAction;
 use crate::lifecycle::{ServiceLifecycle, ServicePhase, TerminationReason};
 use crate::supervisor::DrainReport;
@@ -35,9 +34,7 @@ use crate::tree::{ControlError, Intensity, ShutdownOrder, Strategy, SupervisorEr
 /// that outlives its shutdown timeout), where an entry per child cost every
 /// shutdown an allocation and two reference counts per child.
 struct Waiting {
-    deadlines: BinaryHeap<Reverse<Instant>>,
-    /// The last deadline pushed, to push each only once.
-    last: Option<Instant>,
+    deadlines: BTreeSet<Instant>,
     /// Where the millisecond ticks are counted from.
     base: Instant,
     /// Keeps the count, which attempts that stop by themselves decrement.
@@ -47,8 +44,7 @@ struct Waiting {
 impl Waiting {
     fn new(core: Arc<Core>) -> Self {
         Self {
-            deadlines: BinaryHeap::new(),
-            last: None,
+            deadlines: BTreeSet::new(),
             base: Instant::now(),
             core,
         }
@@ -58,11 +54,8 @@ impl Waiting {
     fn push(&mut self, deadline: Instant) {
         let since = deadline.saturating_duration_since(self.base);
         let ticks = u64::try_from(since.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
-        let tick = self.base + Duration::from_millis(ticks);
-        if self.last != Some(tick) {
-            self.last = Some(tick);
-            self.deadlines.push(Reverse(tick));
-        }
+        self.deadlines
+            .insert(self.base + Duration::from_millis(ticks));
     }
 
     fn is_empty(&self) -> bool {
@@ -76,21 +69,16 @@ impl Waiting {
     fn next_deadline(&mut self) -> Option<Instant> {
         if self.is_empty() {
             self.deadlines.clear();
-            self.last = None;
         }
-        self.deadlines.peek().map(|Reverse(deadline)| *deadline)
+        self.deadlines.first().copied()
     }
 
     /// The children waited for whose deadline has passed.
     fn overdue(&mut self, now: Instant) -> Vec<Arc<Slot>> {
-        let mut due = false;
-        while self.deadlines.peek().is_some_and(|Reverse(d)| *d <= now) {
-            self.deadlines.pop();
-            due = true;
-        }
-        if !due {
+        if self.deadlines.first().is_none_or(|d| *d > now) {
             return Vec::new();
         }
+        self.deadlines.retain(|d| *d > now);
         let mut overdue = self.core.slots();
         overdue.retain(|slot| slot.with(|state, _| state.stop_deadline.is_some_and(|d| d <= now)));
         overdue
@@ -107,15 +95,15 @@ struct Plan {
 
 impl Plan {
     fn new(
-        core: &Arc<Core>,
         why: StopWhy,
         queue: VecDeque<Arc<Slot>>,
+        waiting: Waiting,
         order: ShutdownOrder,
     ) -> Self {
         Self {
             why,
             queue,
-            waiting: Waiting::new(core.clone()),
+            waiting,
             concurrent: order == ShutdownOrder::Concurrent,
         }
     }
@@ -378,11 +366,7 @@ impl Actor {
             self.stopped(&slot, outcome);
         } else if self.shutting_down() || self.core.cancel.is_cancelled() {
             // (Cancelled: the shutdown begins at this loop's next turn.)
-            let reason = match error {
-                Some(error) => TerminationReason::FailedDuringShutdown(error),
-                None => TerminationReason::Cancelled,
-            };
-            self.terminate(&slot, reason);
+            self.terminate(&slot, shutdown_reason(error));
         } else if matches!(outcome, Outcome::NotStarted) {
             // Only a stop makes an attempt give up before starting.
             self.terminate(&slot, TerminationReason::Cancelled);
@@ -458,11 +442,7 @@ impl Actor {
             })
         });
         if !backing_off {
-            let reason = match error {
-                Some(error) => TerminationReason::FailedDuringShutdown(error),
-                None => TerminationReason::Cancelled,
-            };
-            self.terminate(slot, reason);
+            self.terminate(slot, shutdown_reason(error));
             return;
         }
         match self.core.settings.strategy {
@@ -531,7 +511,12 @@ impl Actor {
             "restarting the child with its siblings"
         );
         self.mode = Mode::Group {
-            plan: Plan::new(&self.core, StopWhy::Group, queue, self.core.settings.order),
+            plan: Plan::new(
+                StopWhy::Group,
+                queue,
+                Waiting::new(self.core.clone()),
+                self.core.settings.order,
+            ),
             members,
             delay,
             trigger: trigger.path.clone(),
@@ -584,9 +569,9 @@ impl Actor {
         );
         self.mode = Mode::Command {
             plan: Plan::new(
-                &self.core,
                 StopWhy::Command,
                 VecDeque::from([slot.clone()]),
+                Waiting::new(self.core.clone()),
                 ShutdownOrder::Reverse,
             ),
             slot,
@@ -660,12 +645,7 @@ impl Actor {
         match why {
             Some(StopWhy::Group) => self.parked_for_group(slot, "stopped"),
             Some(StopWhy::Shutdown | StopWhy::Command) | None => {
-                let reason = match outcome {
-                    Outcome::Clean | Outcome::NotStarted => TerminationReason::Cancelled,
-                    Outcome::Failed(error) => TerminationReason::FailedDuringShutdown(error),
-                    Outcome::Dropped => TerminationReason::Aborted,
-                };
-                self.terminate(slot, reason);
+                self.terminate(slot, outcome.stop_reason());
             }
         }
     }
@@ -847,9 +827,9 @@ impl Actor {
             order = %order,
             "stopping children"
         );
-        let mut plan = Plan::new(&self.core, StopWhy::Shutdown, queue, order);
-        plan.waiting = waiting;
-        self.mode = Mode::ShuttingDown { plan };
+        self.mode = Mode::ShuttingDown {
+            plan: Plan::new(StopWhy::Shutdown, queue, waiting, order),
+        };
         for message in std::mem::take(&mut self.deferred) {
             self.handle(message);
         }

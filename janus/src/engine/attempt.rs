@@ -25,7 +25,7 @@ use tracing::instrument::Instrumented;
 use super::slot::{Slot, StopWhy};
 use super::{Core, Message, Outcome};
 use crate::context::{self, ServiceContext};
-use crate::lifecycle::{ServiceLifecycle, ServicePhase, TerminationReason};
+use crate::lifecycle::{ServiceLifecycle, ServicePhase};
 
 /// A service's `run()` future, polled in its span, panics caught.
 type RunFuture = Instrumented<BoxFuture<'static, std::thread::Result<anyhow::Result<()>>>>;
@@ -61,14 +61,11 @@ impl Report {
             state.end_attempt();
             state.ended_generation = self.generation;
             state.ready = false;
-            let reason = match outcome.take().unwrap_or(Outcome::Dropped) {
-                Outcome::Clean | Outcome::NotStarted => TerminationReason::Cancelled,
-                Outcome::Failed(error) => {
-                    state.lifecycle.record_failure(&error);
-                    TerminationReason::FailedDuringShutdown(error)
-                }
-                Outcome::Dropped => TerminationReason::Aborted,
-            };
+            let outcome = outcome.take().unwrap_or(Outcome::Dropped);
+            if let Outcome::Failed(error) = &outcome {
+                state.lifecycle.record_failure(error);
+            }
+            let reason = outcome.stop_reason();
             let waited = state.stop_deadline.take().is_some();
             Some((state.terminate(tx, reason), waited))
         });

@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::backoff::BackoffConfig;
 use crate::events::EventHub;
-use crate::lifecycle::ServiceLifecycleSnapshot;
+use crate::lifecycle::{ServiceLifecycleSnapshot, TerminationReason};
 use crate::metrics::JanusMetrics;
 use crate::service::RestartPolicy;
 use crate::supervisor::{DrainReport, SpawnError, SupervisorMetrics};
@@ -61,6 +61,26 @@ pub(crate) enum Outcome {
     NotStarted,
     /// The task was dropped before it could say (an abort, a runtime shutdown).
     Dropped,
+}
+
+impl Outcome {
+    /// Why a run asked to stop (by a shutdown or a command) terminated.
+    pub(crate) fn stop_reason(self) -> TerminationReason {
+        match self {
+            Self::Clean | Self::NotStarted => TerminationReason::Cancelled,
+            Self::Failed(error) => TerminationReason::FailedDuringShutdown(error),
+            Self::Dropped => TerminationReason::Aborted,
+        }
+    }
+}
+
+/// Why a child whose run ended on its own (`error`, if it failed) terminates
+/// because its supervisor is shutting down.
+pub(crate) fn shutdown_reason(error: Option<String>) -> TerminationReason {
+    match error {
+        Some(error) => TerminationReason::FailedDuringShutdown(error),
+        None => TerminationReason::Cancelled,
+    }
 }
 
 pub(crate) type Reply = oneshot::Sender<Result<(), ControlError>>;
@@ -438,7 +458,7 @@ impl Core {
                     }
                 }
                 slot::ShutdownStop::NoRun => pass.no_run.push(slot.clone()),
-                slot::ShutdownStop::AlreadyWaited | slot::ShutdownStop::Stopped => {}
+                slot::ShutdownStop::Nothing => {}
             }
         }
         *self

@@ -47,12 +47,11 @@ pub(crate) enum StopWhy {
 /// What [`SlotState::stop_for_shutdown`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ShutdownStop {
-    /// Nothing: the child has terminated.
-    Stopped,
+    /// Nothing new to wait for: the child has terminated, or its run was
+    /// cancelled and was already waited for.
+    Nothing,
     /// Marked `Stopping`; it has no run to cancel (the control loop stops it).
     NoRun,
-    /// Its run was cancelled; it was already waited for.
-    AlreadyWaited,
     /// Its run was cancelled, and is waited for until this deadline (to be counted).
     Waited(Instant),
 }
@@ -327,7 +326,7 @@ impl SlotState {
     ) -> ShutdownStop {
         let phase = self.lifecycle.phase();
         if phase.is_terminal() {
-            return ShutdownStop::Stopped;
+            return ShutdownStop::Nothing;
         }
         self.stop = Some(StopWhy::Shutdown);
         if phase.is_alive() {
@@ -342,7 +341,7 @@ impl SlotState {
         }
         self.cancel_run();
         if self.stop_deadline.is_some() {
-            return ShutdownStop::AlreadyWaited;
+            return ShutdownStop::Nothing;
         }
         let deadline = now + slot.shutdown_timeout;
         self.stop_deadline = Some(deadline);
