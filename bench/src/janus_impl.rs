@@ -1,7 +1,7 @@
 //! The same workloads under Janus.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use janus::adapters::service_fn;
@@ -9,7 +9,7 @@ use janus::prelude::*;
 use janus::supervisor::{BackoffConfig, JanusSupervisor, SupervisorConfig};
 use janus::tree::Strategy;
 
-use crate::{Churn, Measurement, Running, Workload, rss_bytes};
+use crate::{Churn, Fleet, Measurement, Running, Workload};
 
 fn supervisor() -> JanusSupervisor {
     JanusSupervisor::new(SupervisorConfig::default().without_signal_handler())
@@ -18,13 +18,11 @@ fn supervisor() -> JanusSupervisor {
 pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurement> {
     match workload {
         Workload::Spawn | Workload::Shutdown | Workload::Memory => {
-            let before = rss_bytes();
+            let mut fleet = Fleet::new(n);
             let sup = supervisor();
-            let running = Running::new(n);
-            let cancelled = Arc::new(AtomicUsize::new(0));
             let started = Instant::now();
             for i in 0..n {
-                let (running, cancelled) = (running.clone(), cancelled.clone());
+                let (running, cancelled) = (fleet.running.clone(), fleet.cancelled.clone());
                 sup.spawn_service(Box::new(service_fn(format!("s{i}"), move |cancel| {
                     let (running, cancelled) = (running.clone(), cancelled.clone());
                     async move {
@@ -35,26 +33,11 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
                     }
                 })))?;
             }
-            running.all.notified().await;
-            let spawn = started.elapsed();
-            if std::env::var_os("PROFILE_SPAWN_ONLY").is_some() {
-                println!("RESULT {}", spawn.as_secs_f64() * 1e3);
-                std::process::exit(0);
-            }
-            let memory = rss_bytes().saturating_sub(before);
-            if std::env::var_os("PROFILE_GAP").is_some() {
-                std::thread::sleep(std::time::Duration::from_millis(500));
-            }
-            let stopping = Instant::now();
+            let stopping = fleet.all_running(started).await;
             sup.trigger_shutdown();
             let report = sup.wait_for_drain().await;
-            let shutdown = stopping.elapsed();
             anyhow::ensure!(report.is_clean(), "{report}");
-            anyhow::ensure!(
-                cancelled.load(Ordering::Relaxed) == n,
-                "not every service saw cancellation"
-            );
-            Ok(Measurement::of_fleet(workload, spawn, shutdown, memory, n))
+            fleet.measurement(workload, stopping)
         }
         Workload::RestartChurn | Workload::PanicChurn | Workload::MacroChurn => {
             let churn = Churn::new(n);

@@ -9,7 +9,7 @@ use kameo::actor::{Actor, ActorRef, Spawn, WeakActorRef};
 use kameo::error::{ActorStopReason, Infallible};
 use kameo::supervision::RestartPolicy;
 
-use crate::{Churn, Measurement, Running, Workload, rss_bytes};
+use crate::{Churn, Fleet, Measurement, Running, Workload};
 
 struct Holder;
 
@@ -80,16 +80,14 @@ impl Actor for Churner {
 pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurement> {
     match workload {
         Workload::Spawn | Workload::Shutdown | Workload::Memory => {
-            let before = rss_bytes();
-            let running = Running::new(n);
-            let stopped = Arc::new(AtomicUsize::new(0));
+            let mut fleet = Fleet::new(n);
             let holder = Holder::spawn(());
             let started = Instant::now();
             let mut children = Vec::with_capacity(n);
             for _ in 0..n {
                 let idle = Idle {
-                    running: running.clone(),
-                    stopped: stopped.clone(),
+                    running: fleet.running.clone(),
+                    stopped: fleet.cancelled.clone(),
                 };
                 children.push(
                     Idle::supervise(&holder, idle)
@@ -98,25 +96,17 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
                         .await,
                 );
             }
-            running.all.notified().await;
-            let spawn = started.elapsed();
-            let memory = rss_bytes().saturating_sub(before);
-            let stopping = Instant::now();
+            let stopping = fleet.all_running(started).await;
             for child in &children {
                 let _ = child.stop_gracefully().await;
             }
             for child in &children {
                 child.wait_for_shutdown().await;
             }
-            let shutdown = stopping.elapsed();
+            let measurement = fleet.measurement(workload, stopping);
             let _ = holder.stop_gracefully().await;
             holder.wait_for_shutdown().await;
-            anyhow::ensure!(
-                stopped.load(Ordering::Relaxed) == n,
-                "{} of {n} actors stopped",
-                stopped.load(Ordering::Relaxed)
-            );
-            Ok(Measurement::of_fleet(workload, spawn, shutdown, memory, n))
+            measurement
         }
         Workload::RestartChurn | Workload::PanicChurn | Workload::MacroChurn => {
             let churn = Churn::new(n);

@@ -40,22 +40,6 @@ impl Measurement {
         }
     }
 
-    /// W1, W2 or W4 from one run that measured all three: ms to start,
-    /// ms to stop, bytes per service.
-    pub(crate) fn of_fleet(
-        workload: Workload,
-        spawn: Duration,
-        shutdown: Duration,
-        memory: u64,
-        n: usize,
-    ) -> Self {
-        Self::value(match workload {
-            Workload::Spawn => spawn.as_secs_f64() * 1e3,
-            Workload::Shutdown => shutdown.as_secs_f64() * 1e3,
-            _ => memory as f64 / n as f64,
-        })
-    }
-
     pub(crate) fn churn(restarts: usize, elapsed: Duration, mut latencies: Vec<Duration>) -> Self {
         latencies.sort_unstable();
         let pick = |q: f64| {
@@ -447,5 +431,72 @@ impl Running {
 
     pub(crate) fn count(&self) -> usize {
         self.count.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// One run of W1, W2 and W4 (the workload picks which to report): `n` idle
+/// services that report to `running` when they run and count themselves in
+/// `cancelled` when they see cancellation.
+pub(crate) struct Fleet {
+    pub(crate) running: std::sync::Arc<Running>,
+    pub(crate) cancelled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    n: usize,
+    rss_before: u64,
+    spawn: Duration,
+    memory: u64,
+}
+
+impl Fleet {
+    /// Takes the memory baseline: before anything the services need.
+    pub(crate) fn new(n: usize) -> Self {
+        Self {
+            running: Running::new(n),
+            cancelled: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            n,
+            rss_before: rss_bytes(),
+            spawn: Duration::ZERO,
+            memory: 0,
+        }
+    }
+
+    /// Waits until every service runs: the spawn time since `started`, and
+    /// the memory grown since [`Fleet::new`]. Returns when the shutdown
+    /// clock starts.
+    pub(crate) async fn all_running(&mut self, started: std::time::Instant) -> std::time::Instant {
+        self.running.all.notified().await;
+        self.spawn = started.elapsed();
+        self.memory = rss_bytes().saturating_sub(self.rss_before);
+        std::time::Instant::now()
+    }
+
+    /// The measurement, once the shutdown that began at `stopping` is over;
+    /// an error unless every service saw cancellation.
+    pub(crate) fn measurement(
+        &self,
+        workload: Workload,
+        stopping: std::time::Instant,
+    ) -> anyhow::Result<Measurement> {
+        let seen = self.cancelled.load(std::sync::atomic::Ordering::Relaxed);
+        anyhow::ensure!(
+            seen == self.n,
+            "{seen} of {} services saw cancellation",
+            self.n
+        );
+        Ok(self.unchecked(workload, stopping))
+    }
+
+    /// [`Fleet::measurement`] for a system whose stopped services are
+    /// counted another way.
+    pub(crate) fn unchecked(
+        &self,
+        workload: Workload,
+        stopping: std::time::Instant,
+    ) -> Measurement {
+        let shutdown = stopping.elapsed();
+        Measurement::value(match workload {
+            Workload::Spawn => self.spawn.as_secs_f64() * 1e3,
+            Workload::Shutdown => shutdown.as_secs_f64() * 1e3,
+            _ => self.memory as f64 / self.n as f64,
+        })
     }
 }

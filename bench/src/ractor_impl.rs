@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
-use crate::{Churn, Measurement, Running, Workload, rss_bytes};
+use crate::{Churn, Fleet, Measurement, Running, Workload};
 
 /// An idle child that reports running and counts its stop.
 struct Idle {
@@ -117,36 +117,31 @@ impl Restarter {
 pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurement> {
     match workload {
         Workload::Spawn | Workload::Shutdown | Workload::Memory => {
-            let before = rss_bytes();
-            let running = Running::new(n);
-            let stopped = Arc::new(AtomicUsize::new(0));
+            let mut fleet = Fleet::new(n);
             let (holder, handle) = Actor::spawn(None, Holder, ()).await?;
             let started = Instant::now();
             let mut children = Vec::with_capacity(n);
             for _ in 0..n {
                 let child = Idle {
-                    running: running.clone(),
-                    stopped: stopped.clone(),
+                    running: fleet.running.clone(),
+                    stopped: fleet.cancelled.clone(),
                 };
                 children.push(Actor::spawn_linked(None, child, (), holder.get_cell()).await?);
             }
-            running.all.notified().await;
-            let spawn = started.elapsed();
-            let memory = rss_bytes().saturating_sub(before);
-            let stopping = Instant::now();
+            let stopping = fleet.all_running(started).await;
             for (child, _) in &children {
                 child.stop(None);
             }
             for (_, joined) in children {
                 joined.await?;
             }
-            let shutdown = stopping.elapsed();
-            holder.stop(None);
-            handle.await?;
             // Every actor's join handle completed: each one stopped. (ractor
             // does not run `post_stop` for every actor stopped this way, so
             // the counter is not the check here.)
-            Ok(Measurement::of_fleet(workload, spawn, shutdown, memory, n))
+            let measurement = fleet.unchecked(workload, stopping);
+            holder.stop(None);
+            handle.await?;
+            Ok(measurement)
         }
         Workload::RestartChurn | Workload::PanicChurn | Workload::MacroChurn => {
             let churn = Churn::new(n);

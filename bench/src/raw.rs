@@ -9,7 +9,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::{Churn, Measurement, Running, Workload, rss_bytes};
+use crate::{Churn, Fleet, Measurement, Running, Workload};
 
 fn spawn_idle(
     tracker: &TaskTracker,
@@ -28,32 +28,18 @@ fn spawn_idle(
 pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurement> {
     match workload {
         Workload::Spawn | Workload::Shutdown | Workload::Memory => {
-            let before = rss_bytes();
+            let mut fleet = Fleet::new(n);
             let tracker = TaskTracker::new();
             let token = CancellationToken::new();
-            let running = Running::new(n);
-            let cancelled = Arc::new(AtomicUsize::new(0));
             let started = Instant::now();
             for _ in 0..n {
-                spawn_idle(&tracker, &token, &running, &cancelled);
+                spawn_idle(&tracker, &token, &fleet.running, &fleet.cancelled);
             }
-            running.all.notified().await;
-            let spawn = started.elapsed();
-            if std::env::var_os("PROFILE_SPAWN_ONLY").is_some() {
-                println!("RESULT {}", spawn.as_secs_f64() * 1e3);
-                std::process::exit(0);
-            }
-            let memory = rss_bytes().saturating_sub(before);
-            let stopping = Instant::now();
+            let stopping = fleet.all_running(started).await;
             token.cancel();
             tracker.close();
             tracker.wait().await;
-            let shutdown = stopping.elapsed();
-            anyhow::ensure!(
-                cancelled.load(Ordering::Relaxed) == n,
-                "not every task saw cancellation"
-            );
-            Ok(Measurement::of_fleet(workload, spawn, shutdown, memory, n))
+            fleet.measurement(workload, stopping)
         }
         Workload::RestartChurn | Workload::PanicChurn | Workload::MacroChurn => {
             let churn = Churn::new(n);

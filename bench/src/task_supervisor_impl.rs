@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use task_supervisor::{CancellationToken, SupervisedTask, SupervisorBuilder, TaskResult};
 
-use crate::{Churn, Measurement, Running, Workload, rss_bytes};
+use crate::{Churn, Fleet, Measurement, Running, Workload};
 
 /// Restarts measured in W3 and W5.
 pub(crate) const CHURN_RESTARTS: usize = 2_000;
@@ -56,35 +56,25 @@ impl SupervisedTask for Churning {
 pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurement> {
     match workload {
         Workload::Spawn | Workload::Shutdown | Workload::Memory => {
-            let before = rss_bytes();
-            let running = Running::new(n);
-            let cancelled = Arc::new(AtomicUsize::new(0));
+            let mut fleet = Fleet::new(n);
             let started = Instant::now();
             let mut builder = SupervisorBuilder::new().with_stop_timeout(Duration::from_secs(60));
             for i in 0..n {
                 builder = builder.with_task(
                     &format!("s{i}"),
                     Idle {
-                        running: running.clone(),
-                        cancelled: cancelled.clone(),
+                        running: fleet.running.clone(),
+                        cancelled: fleet.cancelled.clone(),
                     },
                 );
             }
             let handle = builder.spawn();
-            running.all.notified().await;
-            let spawn = started.elapsed();
-            let memory = rss_bytes().saturating_sub(before);
-            let stopping = Instant::now();
+            let stopping = fleet.all_running(started).await;
             handle
                 .shutdown()
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let shutdown = stopping.elapsed();
-            anyhow::ensure!(
-                cancelled.load(Ordering::Relaxed) == n,
-                "not every task saw cancellation"
-            );
-            Ok(Measurement::of_fleet(workload, spawn, shutdown, memory, n))
+            fleet.measurement(workload, stopping)
         }
         Workload::RestartChurn | Workload::PanicChurn | Workload::MacroChurn => {
             let n = n.min(CHURN_RESTARTS);

@@ -2,24 +2,22 @@
 //! keep-alive loop of its documentation (example 12).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio_graceful_shutdown::{ErrorAction, SubsystemBuilder, SubsystemHandle, Toplevel};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Churn, Measurement, Running, Workload, rss_bytes};
+use crate::{Churn, Fleet, Measurement, Workload};
 
 pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurement> {
     match workload {
         Workload::Spawn | Workload::Shutdown | Workload::Memory => {
-            let before = rss_bytes();
-            let running = Running::new(n);
-            let cancelled = Arc::new(AtomicUsize::new(0));
+            let mut fleet = Fleet::new(n);
             let token = CancellationToken::new();
             let started = Instant::now();
             let toplevel = {
-                let (running, cancelled) = (running.clone(), cancelled.clone());
+                let (running, cancelled) = (fleet.running.clone(), fleet.cancelled.clone());
                 Toplevel::new_with_shutdown_token(
                     async move |s: &mut SubsystemHandle| {
                         for i in 0..n {
@@ -39,18 +37,10 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
                 )
             };
             let handle = tokio::spawn(toplevel.handle_shutdown_requests(Duration::from_secs(60)));
-            running.all.notified().await;
-            let spawn = started.elapsed();
-            let memory = rss_bytes().saturating_sub(before);
-            let stopping = Instant::now();
+            let stopping = fleet.all_running(started).await;
             token.cancel();
             handle.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let shutdown = stopping.elapsed();
-            anyhow::ensure!(
-                cancelled.load(Ordering::Relaxed) == n,
-                "not every subsystem saw shutdown"
-            );
-            Ok(Measurement::of_fleet(workload, spawn, shutdown, memory, n))
+            fleet.measurement(workload, stopping)
         }
         Workload::RestartChurn | Workload::PanicChurn | Workload::MacroChurn => {
             let churn = Churn::new(n);
