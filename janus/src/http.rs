@@ -214,6 +214,14 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> 
     reply(status, "application/json", value.to_string())
 }
 
+/// The children given up on, by path (a degraded tree's).
+fn given_up(health: &Health) -> &[String] {
+    match health {
+        Health::Degraded { given_up } => given_up,
+        _ => &[],
+    }
+}
+
 fn respond(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return reply(
@@ -244,7 +252,7 @@ fn respond(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> 
         "/healthz" => {
             let health = tree.health();
             let status = match health {
-                Health::Running | Health::ShuttingDown => StatusCode::OK,
+                Health::Running | Health::Degraded { .. } | Health::ShuttingDown => StatusCode::OK,
                 Health::Stopped | Health::Failed(_) => StatusCode::SERVICE_UNAVAILABLE,
             };
             let error = match &health {
@@ -270,7 +278,7 @@ fn respond(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> 
                     })
                 })
                 .collect();
-            let ready = health == Health::Running && not_ready.is_empty();
+            let ready = health.is_supervising() && not_ready.is_empty();
             let status = if ready {
                 StatusCode::OK
             } else {
@@ -278,17 +286,26 @@ fn respond(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> 
             };
             json(
                 status,
-                &serde_json::json!({ "ready": ready, "status": health.as_str(), "not_ready": not_ready }),
+                &serde_json::json!({
+                    "ready": ready,
+                    "status": health.as_str(),
+                    "not_ready": not_ready,
+                    "given_up": given_up(&health),
+                }),
             )
         }
-        "/status" => json(
-            StatusCode::OK,
-            &serde_json::json!({
-                "supervisor": tree.path(),
-                "status": tree.health().as_str(),
-                "services": tree.snapshots(),
-            }),
-        ),
+        "/status" => {
+            let health = tree.health();
+            json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "supervisor": tree.path(),
+                    "status": health.as_str(),
+                    "given_up": given_up(&health),
+                    "services": tree.snapshots(),
+                }),
+            )
+        }
         _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     }
 }

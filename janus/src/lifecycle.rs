@@ -4,9 +4,10 @@
 //!             ┌──────────────────────────────┐
 //!             ▼                              │ restart
 //!  Starting ──► Running ──► BackingOff ──────┘
-//!     │            │            │
-//!     │            ▼            │
-//!     └──────► Stopping ◄───────┘
+//!     │ │          │            ▲  │
+//!     │ └──────────┼────────────┘  │   (stopped before it ran, by a
+//!     │            ▼               │    sibling's group restart)
+//!     └──────► Stopping ◄──────────┘
 //!     │            │
 //!     ▼            ▼
 //!  Terminated ◄────┘   (also straight from Running / BackingOff)
@@ -14,7 +15,7 @@
 //!
 //! | from \ to | Starting | Running | BackingOff | Stopping | Terminated |
 //! |---|---|---|---|---|---|
-//! | Starting | | ✓ | | ✓ | ✓ |
+//! | Starting | | ✓ | ✓ | ✓ | ✓ |
 //! | Running | | | ✓ | ✓ | ✓ |
 //! | BackingOff | ✓ | | | ✓ | ✓ |
 //! | Stopping | | | | | ✓ |
@@ -78,7 +79,7 @@ impl ServicePhase {
         use ServicePhase::{BackingOff, Running, Starting, Stopping, Terminated};
         matches!(
             (self, to),
-            (Starting, Running | Stopping | Terminated)
+            (Starting, Running | BackingOff | Stopping | Terminated)
                 | (Running, BackingOff | Stopping | Terminated)
                 | (BackingOff, Starting | Stopping | Terminated)
                 | (Stopping, Terminated)
@@ -296,14 +297,16 @@ impl ServiceLifecycle {
         Ok(())
     }
 
-    /// `Running → BackingOff`: the run ended and a restart waits `delay`.
+    /// `Running → BackingOff`: the run ended and a restart waits `delay`;
+    /// or `Starting → BackingOff`: a sibling's group restart stopped the
+    /// service before its run began, and it waits to start with the group.
     ///
     /// `reason` says why it restarts; it is kept as `last_error` only if it
     /// was recorded as a failure with [`record_failure`](Self::record_failure).
     ///
     /// # Errors
     ///
-    /// [`TransitionError`] from any phase but `Running`.
+    /// [`TransitionError`] from any phase but `Running` and `Starting`.
     pub fn transition_to_backing_off(
         &mut self,
         reason: &str,

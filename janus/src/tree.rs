@@ -172,6 +172,19 @@ pub enum SupervisorError {
         /// Its termination reason.
         reason: String,
     },
+    /// A child whose policy says restart was given up on by its circuit
+    /// breaker. In a tree that takes its supervisor down, unless the child
+    /// was declared expendable ([`ChildOptions::expendable`]): a child that
+    /// should run is never dropped while its supervisor looks healthy.
+    #[error("supervisor '{supervisor}' gave up: child '{child}' was given up on ({reason})")]
+    ChildGivenUp {
+        /// The supervisor's path.
+        supervisor: String,
+        /// The child's path.
+        child: String,
+        /// Its termination reason.
+        reason: String,
+    },
     /// A child could not be added when the tree started.
     #[error("supervisor '{supervisor}' cannot start: {source}")]
     Spawn {
@@ -209,6 +222,13 @@ pub enum ControlError {
     /// The supervisor is shutting down (or has stopped).
     #[error("the supervisor is shutting down")]
     ShuttingDown,
+    /// The child has not terminated, so it cannot be deleted (stop it
+    /// first, or use [`SupervisorHandle::remove_child`]).
+    #[error("child '{name}' has not terminated; stop it before deleting it")]
+    Running {
+        /// The child's name.
+        name: String,
+    },
 }
 
 /// Settings of one child that override the service's own.
@@ -245,6 +265,18 @@ impl ChildOptions {
     /// Overrides the backoff.
     pub fn backoff(mut self, backoff: BackoffConfig) -> Self {
         self.overrides.backoff = Some(backoff);
+        self
+    }
+
+    /// Declares the child expendable: when its circuit breaker gives up on
+    /// it, its supervisor carries on without it, and the tree reports
+    /// itself [degraded](Health::Degraded), naming it. Without this (the
+    /// default), a child given up on takes its supervisor down with
+    /// [`SupervisorError::ChildGivenUp`], as OTP escalates a child that
+    /// restarts too often: a child whose policy says restart is never
+    /// dropped while the tree looks healthy.
+    pub fn expendable(mut self, expendable: bool) -> Self {
+        self.overrides.expendable = Some(expendable);
         self
     }
 }
@@ -396,6 +428,12 @@ impl SupervisorSpec {
             supervisor: path.to_owned(),
             problem,
         };
+        if let Some(problem) = engine::invalid_name(&self.name) {
+            return Err(invalid(format!(
+                "invalid supervisor name '{}': {problem}",
+                self.name
+            )));
+        }
         if let Some(Intensity { restarts, within }) = self.intensity {
             if restarts == 0 {
                 return Err(invalid("intensity restarts must be at least 1".into()));
@@ -410,6 +448,15 @@ impl SupervisorSpec {
         let mut seen = std::collections::HashSet::new();
         for child in &self.children {
             let name = child.service.name();
+            if let Some(problem) = engine::invalid_name(name) {
+                return Err(SupervisorError::Spawn {
+                    supervisor: path.to_owned(),
+                    source: SpawnError::InvalidName {
+                        name: name.into(),
+                        problem,
+                    },
+                });
+            }
             if !seen.insert(name) {
                 return Err(SupervisorError::Spawn {
                     supervisor: path.to_owned(),
@@ -448,6 +495,7 @@ impl SupervisorSpec {
             order: self.order,
             default_backoff: self.backoff.clone(),
             shutdown_timeout: self.shutdown_timeout,
+            escalate_given_up: true,
         }
     }
 
@@ -608,6 +656,14 @@ impl JanusService for SupervisorSpec {
 pub enum Health {
     /// Supervising.
     Running,
+    /// Supervising, without the children named here (by path): expendable
+    /// children given up on by their circuit breakers
+    /// ([`ChildOptions::expendable`]), or any child given up on under the
+    /// flat [`JanusSupervisor`](crate::supervisor::JanusSupervisor).
+    Degraded {
+        /// The paths of the children given up on.
+        given_up: Vec<String>,
+    },
     /// Stopping its children after a shutdown request.
     ShuttingDown,
     /// Stopped after a shutdown request.
@@ -617,22 +673,41 @@ pub enum Health {
 }
 
 impl Health {
-    /// `running`, `shutting_down`, `stopped` or `failed`.
+    /// `running`, `degraded`, `shutting_down`, `stopped` or `failed`.
     #[must_use]
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Running => "running",
+            Self::Degraded { .. } => "degraded",
             Self::ShuttingDown => "shutting_down",
             Self::Stopped => "stopped",
             Self::Failed(_) => "failed",
         }
     }
+
+    /// Whether the root supervises: running, degraded or not.
+    #[must_use]
+    pub fn is_supervising(&self) -> bool {
+        matches!(self, Self::Running | Self::Degraded { .. })
+    }
 }
 
 /// A cheap, cloneable handle to a running supervisor.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SupervisorHandle {
     pub(crate) core: Arc<Core>,
+}
+
+/// The supervisor's path, children count and state; not the tree.
+impl std::fmt::Debug for SupervisorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupervisorHandle")
+            .field("path", &self.path())
+            .field("children", &self.core.len())
+            .field("shutting_down", &self.is_shutting_down())
+            .field("finished", &self.core.finished_now().is_some())
+            .finish()
+    }
 }
 
 impl SupervisorHandle {
@@ -670,31 +745,84 @@ impl SupervisorHandle {
             .map(drop)
     }
 
+    async fn command(&self, kind: engine::CommandKind, name: &str) -> Result<(), ControlError> {
+        let (reply, answer) = oneshot::channel();
+        self.core.send(engine::Message::Command {
+            kind,
+            name: name.to_owned(),
+            reply,
+        });
+        answer.await.unwrap_or(Err(ControlError::ShuttingDown))
+    }
+
     /// Stops the child named `name` (within its shutdown timeout, then
-    /// aborted); it stays listed as terminated. Returns once it has stopped.
+    /// aborted); it stays listed, terminated, until
+    /// [`delete_child`](Self::delete_child). Returns once it has stopped,
+    /// at once for a child that was not running (backing off, or waiting
+    /// out a sibling's group restart, which it leaves). OTP's
+    /// `terminate_child`.
     ///
     /// # Errors
     ///
     /// [`ControlError`] if there is no such child or the supervisor is
     /// shutting down.
+    ///
+    /// # Cancel safety
+    ///
+    /// The command is sent on the first poll; dropping the future then does
+    /// not cancel it, only the wait for its answer.
     pub async fn stop_child(&self, name: &str) -> Result<(), ControlError> {
-        let (reply, answer) = oneshot::channel();
-        self.core
-            .send(engine::Message::Stop(name.to_owned(), reply));
-        answer.await.unwrap_or(Err(ControlError::ShuttingDown))
+        self.command(engine::CommandKind::Stop, name).await
     }
 
     /// Stops the child named `name` if it runs, and starts it again (a
-    /// terminated child too). Returns once it has been started again.
+    /// terminated child too), with a fresh backoff and breaker. Returns
+    /// once it has been started again. The child leaves a group restart it
+    /// was part of.
     ///
     /// # Errors
     ///
     /// As [`stop_child`](Self::stop_child).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`stop_child`](Self::stop_child).
     pub async fn restart_child(&self, name: &str) -> Result<(), ControlError> {
-        let (reply, answer) = oneshot::channel();
-        self.core
-            .send(engine::Message::Restart(name.to_owned(), reply));
-        answer.await.unwrap_or(Err(ControlError::ShuttingDown))
+        self.command(engine::CommandKind::Restart, name).await
+    }
+
+    /// Forgets the terminated child named `name`: its entry, its snapshot
+    /// and its Prometheus series; the memory it held returns. OTP's
+    /// `delete_child`. Until then a terminated child keeps its slot (a few
+    /// hundred bytes: its lifecycle, last error and termination reason) and
+    /// its metric series, so that its fate stays visible.
+    ///
+    /// # Errors
+    ///
+    /// [`ControlError::Running`] if it has not terminated;
+    /// otherwise as [`stop_child`](Self::stop_child).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`stop_child`](Self::stop_child).
+    pub async fn delete_child(&self, name: &str) -> Result<(), ControlError> {
+        self.command(engine::CommandKind::Delete, name).await
+    }
+
+    /// Stops the child named `name` if it runs, then forgets it, as
+    /// [`stop_child`](Self::stop_child) followed by
+    /// [`delete_child`](Self::delete_child). For dynamic children (one per
+    /// connection, per job) that must not accumulate.
+    ///
+    /// # Errors
+    ///
+    /// As [`stop_child`](Self::stop_child).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`stop_child`](Self::stop_child).
+    pub async fn remove_child(&self, name: &str) -> Result<(), ControlError> {
+        self.command(engine::CommandKind::Remove, name).await
     }
 
     /// Snapshots of every service of the tree, depth first, each with its path.
@@ -729,7 +857,15 @@ impl SupervisorHandle {
             }) => Health::Failed(error),
             Some(_) => Health::Stopped,
             None if self.core.cancel.is_cancelled() => Health::ShuttingDown,
-            None => Health::Running,
+            None => {
+                let mut given_up = Vec::new();
+                self.core.given_up(&mut given_up);
+                if given_up.is_empty() {
+                    Health::Running
+                } else {
+                    Health::Degraded { given_up }
+                }
+            }
         }
     }
 
@@ -743,10 +879,11 @@ impl SupervisorHandle {
             .collect()
     }
 
-    /// Whether the root runs and every critical service runs and is ready.
+    /// Whether the root supervises (degraded or not) and every critical
+    /// service runs and is ready.
     #[must_use]
     pub fn is_ready(&self) -> bool {
-        self.health() == Health::Running && self.not_ready().is_empty()
+        self.health().is_supervising() && self.not_ready().is_empty()
     }
 
     /// The Prometheus metrics the tree publishes to.

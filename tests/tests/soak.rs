@@ -13,7 +13,7 @@ use janus::lifecycle::ServicePhase;
 use janus::metrics::JanusMetrics;
 use janus::supervisor::{BackoffConfig, RestartPolicy};
 use janus::testing::{Behavior, Probe, TestService};
-use janus::tree::{ShutdownOrder, Strategy, SupervisorSpec};
+use janus::tree::{ChildOptions, ShutdownOrder, Strategy, SupervisorSpec};
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 
@@ -60,7 +60,12 @@ fn random_service(rng: &mut StdRng, name: String) -> TestService {
 
 fn random_tree(rng: &mut StdRng) -> (SupervisorSpec, Vec<(String, Probe)>) {
     let mut probes = Vec::new();
-    let mut root = SupervisorSpec::new("soak").without_intensity_limit();
+    // The root never gives up: no intensity limit, and no breaker on its
+    // subtrees (which escalate when a child that is not expendable is given
+    // up on by its own breaker).
+    let mut root = SupervisorSpec::new("soak")
+        .without_intensity_limit()
+        .with_backoff(BackoffConfig::new(ms(100), ms(500)).without_circuit_breaker());
     for s in 0..SUBTREES {
         let strategy = [
             Strategy::OneForOne,
@@ -77,7 +82,8 @@ fn random_tree(rng: &mut StdRng) -> (SupervisorSpec, Vec<(String, Probe)>) {
             let name = format!("svc-{i}");
             let service = random_service(rng, name.clone());
             probes.push((format!("soak/group-{s}/{name}"), service.probe()));
-            subtree = subtree.child(service);
+            let expendable = rng.random_range(0..2) == 0;
+            subtree = subtree.child_with(service, ChildOptions::new().expendable(expendable));
         }
         root = root.child(subtree);
     }

@@ -601,7 +601,7 @@ async fn aborting_a_subtree_aborts_its_children() {
         secs(1),
         "the parent's timeout for the subtree wins"
     );
-    assert_eq!(report.aborted, ["root/inner"]);
+    assert_eq!(report.aborted, ["root/inner", "root/inner/stubborn"]);
     assert_eq!(
         probe.dropped(),
         1,

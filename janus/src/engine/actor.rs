@@ -1,149 +1,174 @@
 //! The control loop of one supervisor.
 //!
-//! It owns every decision: when a child exits it applies the child's policy,
-//! backoff and breaker, counts the restart against the supervisor's
+//! It owns every decision: when a child's run ends it applies the child's
+//! policy, backoff and breaker, counts the restart against the supervisor's
 //! intensity, and restarts the child alone (`one_for_one`) or with its
 //! siblings (`one_for_all`, `rest_for_one`: stop them in reverse order, wait
-//! the backoff, start them all in declaration order). It stops children in
-//! reverse (or all at once) on shutdown, each within its own timeout and
-//! aborted after it, and carries out `stop_child` / `restart_child`.
+//! the backoff, start them all in declaration order). It carries out
+//! `stop_child`, `restart_child` and `remove_child`, and stops the children
+//! in reverse order (or all at once) on shutdown, each within its own
+//! timeout and aborted after it.
 //!
-//! While a multi-step operation (a group restart, a command) is under way,
-//! messages it does not consume wait in `deferred`, and are handled in
-//! order once it is over; shutdown interrupts anything.
+//! Like an OTP supervisor, it handles every message in every state, and
+//! sets nothing aside for later: an exit during a group restart is taken in
+//! at once (and merges its own restart into the group's), a command during
+//! a group restart takes its child out of the group, a shutdown takes over
+//! whatever is under way. Operations are concurrent: a group restart, any
+//! number of commands (one at a time per child) and their stops proceed
+//! side by side, each bounded by the shutdown timeouts of what it stops.
+//!
+//! Before it acts on a child, the loop takes in any exit that child has
+//! already reported (as OTP's `shutdown/2` picks up an `'EXIT'` already in
+//! the mailbox): a child is never waited for after it has stopped.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::slot::{Slot, StopWhy};
-use super::{Core, Finished, Message, Outcome, Reply, shutdown_reason};
+use super::slot::{Outcome, Run, Slot, StopWhy, deadline_after};
+use super::{CommandKind, Core, Finished, Message, Reply};
 use crate::backoff::BackoffAction;
 use crate::lifecycle::{ServiceLifecycle, ServicePhase, TerminationReason};
+use crate::service::RestartPolicy;
 use crate::supervisor::DrainReport;
 use crate::tree::{ControlError, Intensity, ShutdownOrder, Strategy, SupervisorError};
 
-/// The stops under way. A child waited for holds its deadline in its slot
-/// (`stop_deadline`) and is counted by the core; here are only the times to
-/// wake up at, rounded up to the millisecond (the timer's resolution), so
-/// that children asked to stop together share one. At such a time the
-/// children past their deadline are found by a scan: a rare event (a child
-/// that outlives its shutdown timeout), where an entry per child cost every
-/// shutdown an allocation and two reference counts per child.
+/// The times to wake up at for the stops under way. A child waited for
+/// holds its deadline in its slot (`stop_deadline`) and is counted by the
+/// core; here are only the times, rounded up to the millisecond (the
+/// timer's resolution), so that children asked to stop together share one.
+/// At such a time the children past their deadline are found by a scan: a
+/// rare event (a child that outlives its shutdown timeout), where an entry
+/// per child cost every shutdown an allocation and two reference counts per
+/// child.
 struct Waiting {
     deadlines: BTreeSet<Instant>,
     /// Where the millisecond ticks are counted from.
     base: Instant,
-    /// Keeps the count, which attempts that stop by themselves decrement.
-    core: Arc<Core>,
 }
 
 impl Waiting {
-    fn new(core: Arc<Core>) -> Self {
+    fn new() -> Self {
         Self {
             deadlines: BTreeSet::new(),
             base: Instant::now(),
-            core,
         }
     }
 
-    /// Wakes up at `deadline`, which the slot of a child waited for holds.
+    /// Wakes up at `deadline` (or just after: the next millisecond).
     fn push(&mut self, deadline: Instant) {
         let since = deadline.saturating_duration_since(self.base);
         let ticks = u64::try_from(since.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
         self.deadlines
-            .insert(self.base + Duration::from_millis(ticks));
+            .insert(deadline_after(self.base, Duration::from_millis(ticks)).max(deadline));
     }
 
-    fn is_empty(&self) -> bool {
-        self.core.stops_pending() == 0
-    }
-
-    fn len(&self) -> usize {
-        self.core.stops_pending()
-    }
-
-    fn next_deadline(&mut self) -> Option<Instant> {
-        if self.is_empty() {
+    fn next(&mut self, pending: usize) -> Option<Instant> {
+        if pending == 0 {
             self.deadlines.clear();
         }
         self.deadlines.first().copied()
     }
 
-    /// The children waited for whose deadline has passed.
-    fn overdue(&mut self, now: Instant) -> Vec<Arc<Slot>> {
+    /// Forgets the times up to `now`; whether there were any.
+    fn pop_due(&mut self, now: Instant) -> bool {
         if self.deadlines.first().is_none_or(|d| *d > now) {
-            return Vec::new();
+            return false;
         }
         self.deadlines.retain(|d| *d > now);
-        let mut overdue = self.core.slots();
-        overdue.retain(|slot| slot.with(|state, _| state.stop_deadline.is_some_and(|d| d <= now)));
-        overdue
+        true
     }
 }
 
-/// Children to stop, one by one or all at once, and those being waited for.
-struct Plan {
-    why: StopWhy,
-    queue: VecDeque<Arc<Slot>>,
-    waiting: Waiting,
-    concurrent: bool,
+/// Where a member of a group restart is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Member {
+    /// Still running: to be asked to stop.
+    Running,
+    /// Asked to stop; waited for.
+    Stopping,
+    /// Stopped: waits to be started again.
+    Parked,
+    /// Out of the group: terminated, or taken by a command.
+    Gone,
 }
 
-impl Plan {
-    fn new(
-        why: StopWhy,
-        queue: VecDeque<Arc<Slot>>,
-        waiting: Waiting,
-        order: ShutdownOrder,
-    ) -> Self {
-        Self {
-            why,
-            queue,
-            waiting,
-            concurrent: order == ShutdownOrder::Concurrent,
+/// A group restart (`one_for_all`, `rest_for_one`): stop the members
+/// (reverse order, one at a time, or all at once), wait the backoff, start
+/// them again in declaration order. A member that fails on its own while
+/// the group stops joins with its own restart: its siblings join the group
+/// (per the strategy) and its backoff extends the wait.
+struct Group {
+    /// In declaration order.
+    members: Vec<(Arc<Slot>, Member)>,
+    /// The longest backoff of the failures that restart the group.
+    delay: Duration,
+    /// The child whose failure began it, for reasons and logs.
+    trigger: Arc<str>,
+    /// Once every member has stopped: when they start again.
+    resume_at: Option<Instant>,
+}
+
+impl Group {
+    fn member(&mut self, slot: &Arc<Slot>) -> Option<&mut Member> {
+        self.members
+            .iter_mut()
+            .find(|(s, _)| Arc::ptr_eq(s, slot))
+            .map(|(_, m)| m)
+    }
+
+    fn stopping(&self) -> bool {
+        self.members.iter().any(|(_, m)| *m == Member::Stopping)
+    }
+
+    /// The next members to ask to stop: the last one still running, or
+    /// (concurrent order) every one.
+    fn next_to_stop(&self, concurrent: bool) -> Vec<Arc<Slot>> {
+        let running = self
+            .members
+            .iter()
+            .rev()
+            .filter(|(_, m)| *m == Member::Running)
+            .map(|(s, _)| s.clone());
+        if concurrent {
+            running.collect()
+        } else {
+            running.take(1).collect()
         }
     }
-
-    fn is_complete(&self) -> bool {
-        self.queue.is_empty() && self.waiting.is_empty()
-    }
 }
 
-enum Mode {
-    Running,
-    /// Restarting `members` because `trigger` exited: stop the others, wait
-    /// `delay`, start them all.
-    Group {
-        plan: Plan,
-        members: Vec<Arc<Slot>>,
-        delay: Duration,
-        trigger: Arc<str>,
-        resume_at: Option<Instant>,
-    },
-    /// `stop_child` or `restart_child`.
-    Command {
-        plan: Plan,
-        slot: Arc<Slot>,
-        restart: bool,
-        reply: Option<Reply>,
-    },
-    ShuttingDown {
-        plan: Plan,
-    },
-    Done,
+/// A command under way for one child, and those that came after it for the
+/// same child (carried out in order when it completes).
+struct Command {
+    slot: Arc<Slot>,
+    kind: CommandKind,
+    replies: Vec<Reply>,
+    then: VecDeque<(CommandKind, Reply)>,
+}
+
+/// The children still to be asked to stop, last declared first (empty for
+/// a concurrent shutdown, whose pass asked everyone at once).
+struct Shutdown {
+    queue: Vec<Arc<Slot>>,
+    concurrent: bool,
 }
 
 struct Actor {
     core: Arc<Core>,
-    mode: Mode,
-    deferred: VecDeque<Message>,
+    /// Restarts within the intensity's window.
     restarts: VecDeque<Instant>,
     failure: Option<SupervisorError>,
+    /// Children aborted during the shutdown.
     aborted: Vec<String>,
+    waiting: Waiting,
+    group: Option<Group>,
+    /// By the address of the child's slot.
+    commands: HashMap<usize, Command>,
+    shutdown: Option<Shutdown>,
 }
 
 /// Messages handled per wake-up, at most, before timers and cancellation
@@ -159,25 +184,31 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+fn key(slot: &Arc<Slot>) -> usize {
+    Arc::as_ptr(slot) as usize
+}
+
 /// Runs the supervisor until it has stopped every child.
 pub(crate) async fn run(core: Arc<Core>, mut inbox: mpsc::UnboundedReceiver<Message>) -> Finished {
     let mut actor = Actor {
         core: core.clone(),
-        mode: Mode::Running,
-        deferred: VecDeque::new(),
         restarts: VecDeque::new(),
         failure: None,
         aborted: Vec::new(),
+        waiting: Waiting::new(),
+        group: None,
+        commands: HashMap::new(),
+        shutdown: None,
     };
     loop {
-        if core.cancel.is_cancelled() {
+        if actor.shutdown.is_none() && core.cancel.is_cancelled() {
             actor.begin_shutdown();
         }
         actor.advance();
-        if matches!(actor.mode, Mode::Done) {
+        if actor.is_done() {
             break;
         }
-        let deadline = actor.deadline();
+        let deadline = actor.next_wakeup();
         tokio::select! {
             biased;
             message = inbox.recv() => match message {
@@ -193,208 +224,191 @@ pub(crate) async fn run(core: Arc<Core>, mut inbox: mpsc::UnboundedReceiver<Mess
                 // The core holds a sender for as long as this loop runs.
                 None => break,
             },
-            () = core.cancel.cancelled(), if !actor.shutting_down() => actor.begin_shutdown(),
-            () = sleep_until(deadline) => actor.on_deadline(),
+            () = core.cancel.cancelled(), if actor.shutdown.is_none() => actor.begin_shutdown(),
+            () = sleep_until(deadline) => actor.on_wakeup(),
             // Children stopping by themselves during a shutdown count down.
             () = core.stops_done.notified() => {}
         }
     }
+    inbox.close();
     while let Ok(message) = inbox.try_recv() {
         actor.handle(message);
     }
     let finished = Finished {
-        report: DrainReport {
-            stopped: core.len().saturating_sub(actor.aborted.len()),
-            aborted: actor.aborted,
-            unresponsive: Vec::new(),
-            elapsed: Duration::ZERO,
-        },
-        error: actor.failure,
+        report: actor.report(),
+        error: actor.failure.take(),
     };
     core.set_finished(finished.clone());
     finished
 }
 
 impl Actor {
-    fn shutting_down(&self) -> bool {
-        matches!(self.mode, Mode::ShuttingDown { .. } | Mode::Done)
+    fn is_done(&self) -> bool {
+        self.shutdown
+            .as_ref()
+            .is_some_and(|s| s.queue.is_empty() && self.core.stops_pending() == 0)
     }
 
-    /// The plan whose stops are under way, if any.
-    fn plan_mut(&mut self) -> Option<&mut Plan> {
-        match &mut self.mode {
-            Mode::Group {
-                plan,
-                resume_at: None,
-                ..
-            }
-            | Mode::Command { plan, .. }
-            | Mode::ShuttingDown { plan } => Some(plan),
-            _ => None,
+    fn next_wakeup(&mut self) -> Option<Instant> {
+        let stop = self.waiting.next(self.core.stops_pending());
+        let resume = self.group.as_ref().and_then(|g| g.resume_at);
+        match (stop, resume) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
-    fn deadline(&mut self) -> Option<Instant> {
-        match &mut self.mode {
-            Mode::Group {
-                resume_at: Some(at),
-                ..
-            } => Some(*at),
-            Mode::Group { plan, .. } | Mode::Command { plan, .. } | Mode::ShuttingDown { plan } => {
-                plan.waiting.next_deadline()
+    /// What the drain did, in the whole tree: this supervisor's children and,
+    /// through the reports of the supervisors among them, theirs.
+    fn report(&self) -> DrainReport {
+        let mut report = DrainReport {
+            aborted: self.aborted.clone(),
+            ..DrainReport::default()
+        };
+        for slot in self.core.slots() {
+            if !self.aborted.iter().any(|p| **p == *slot.path) {
+                report.stopped += 1;
             }
-            Mode::Running | Mode::Done => None,
+            let subtree = slot.with(|state, _| state.subtree().cloned());
+            if let Some(finished) = subtree.and_then(|s| s.finished_now()) {
+                report.absorb(&finished.report);
+            }
         }
+        report
     }
 
-    /// Moves the current operation forward as far as it goes without waiting.
+    /// Moves the operations under way forward as far as they go without
+    /// waiting.
     fn advance(&mut self) {
         loop {
-            if let Some(plan) = self.plan_mut() {
-                let next = if plan.concurrent || plan.waiting.is_empty() {
-                    plan.queue.pop_front()
-                } else {
-                    None
+            if let Some(shutdown) = &mut self.shutdown {
+                if !shutdown.concurrent && self.core.stops_pending() > 0 {
+                    return;
+                }
+                let Some(slot) = shutdown.queue.pop() else {
+                    return;
                 };
-                let why = plan.why;
-                if let Some(slot) = next {
-                    self.request_stop(slot, why);
-                    continue;
-                }
-                if plan.is_complete() {
-                    self.plan_complete();
-                    continue;
-                }
-                return;
+                self.request_stop(&slot, StopWhy::Shutdown);
+                continue;
             }
-            if !matches!(self.mode, Mode::Running) {
-                return;
-            }
-            let Some(message) = self.deferred.pop_front() else {
+            let Some(group) = &mut self.group else {
                 return;
             };
-            self.handle(message);
-        }
-    }
-
-    fn plan_complete(&mut self) {
-        match std::mem::replace(&mut self.mode, Mode::Running) {
-            Mode::ShuttingDown { .. } => self.mode = Mode::Done,
-            Mode::Group {
-                plan,
-                members,
-                delay,
-                trigger,
-                ..
-            } => {
-                if delay.is_zero() {
-                    self.relaunch(members);
-                } else {
-                    self.mode = Mode::Group {
-                        plan,
-                        members,
-                        delay,
-                        trigger,
-                        resume_at: Some(Instant::now() + delay),
-                    };
-                }
+            let concurrent = self.core.settings.order == ShutdownOrder::Concurrent;
+            if !concurrent && group.stopping() {
+                return;
             }
-            Mode::Command {
-                slot,
-                restart,
-                reply,
-                ..
-            } => {
-                if restart {
-                    self.revive(&slot);
+            let next = group.next_to_stop(concurrent);
+            if !next.is_empty() {
+                for slot in next {
+                    self.stop_member(&slot);
                 }
-                if let Some(reply) = reply {
-                    let _ = reply.send(Ok(()));
-                }
+                continue;
             }
-            other @ (Mode::Running | Mode::Done) => self.mode = other,
+            if group.stopping() {
+                return;
+            }
+            // Every member has stopped: the backoff, then everyone again.
+            let now = Instant::now();
+            let resume_at = deadline_after(now, group.delay);
+            let resume_at = *group.resume_at.get_or_insert(resume_at);
+            if resume_at > now {
+                return;
+            }
+            self.relaunch();
         }
     }
 
     fn handle(&mut self, message: Message) {
         match message {
-            Message::Exited {
-                slot,
-                generation,
-                outcome,
-            } => self.on_exit(slot, generation, outcome),
-            Message::Stop(name, reply) => self.command(name, false, reply),
-            Message::Restart(name, reply) => self.command(name, true, reply),
+            Message::Exited(slot) => self.on_exit(&slot),
+            Message::Command { kind, name, reply } => self.command(kind, &name, reply),
         }
     }
 
-    fn on_exit(&mut self, slot: Arc<Slot>, generation: u64, outcome: Outcome) {
-        let (current, stopping) =
-            slot.with(|state, _| (state.generation == generation, state.stop.is_some()));
-        if !current {
+    /// Takes in the exit `slot` has reported, if it has one waiting.
+    fn on_exit(&mut self, slot: &Arc<Slot>) {
+        let Some(exit) = slot.with(|state, _| state.take_exit()) else {
             return;
-        }
-        // A child still queued to be stopped that ended by itself is stopped.
-        let stopping = stopping || self.take_from_queue(&slot);
-        let decides_now =
-            stopping || matches!(self.mode, Mode::Running | Mode::ShuttingDown { .. });
-        if !decides_now {
-            self.deferred.push_back(Message::Exited {
-                slot,
-                generation,
-                outcome,
-            });
-            return;
-        }
-        let error = match &outcome {
-            Outcome::Failed(error) => Some(error.clone()),
-            Outcome::Dropped => Some("the service's task was dropped".to_owned()),
-            Outcome::Clean | Outcome::NotStarted => None,
         };
-        slot.with(|state, _| {
-            state.end_attempt();
-            state.ended_generation = generation;
-            state.ready = false;
-            if let Some(error) = &error {
-                state.lifecycle.record_failure(error);
+        let asked = exit.asked;
+        let outcome = exit.outcome();
+        let why = slot.with(|state, _| state.stop);
+        match why {
+            Some(why) if asked => self.stopped(slot, &outcome, why),
+            _ => self.exited(slot, &outcome),
+        }
+    }
+
+    /// A child asked to stop has stopped (or had nothing running).
+    fn stopped(&mut self, slot: &Arc<Slot>, outcome: &Outcome, why: StopWhy) {
+        self.core.unwait(slot);
+        match why {
+            StopWhy::Group => self.parked(slot, outcome.stop_reason(), "stopped"),
+            StopWhy::Command => {
+                self.terminate(slot, outcome.stop_reason());
+                self.command_done(slot);
+            }
+            StopWhy::Shutdown => self.terminate(slot, outcome.stop_reason()),
+        }
+    }
+
+    /// A member of the group restart has stopped: it waits, backing off, to
+    /// be started again; a `Never` child terminates (it runs once).
+    fn parked(&mut self, slot: &Arc<Slot>, reason: TerminationReason, how: &str) {
+        let Some(group) = &mut self.group else {
+            // Stopped for a group restart a shutdown has since taken over.
+            self.terminate(slot, reason);
+            return;
+        };
+        let temporary = slot.policy == RestartPolicy::Never;
+        if let Some(member) = group.member(slot) {
+            *member = if temporary {
+                Member::Gone
+            } else {
+                Member::Parked
+            };
+        }
+        if temporary {
+            self.terminate(slot, reason);
+            return;
+        }
+        let reason = format!("{how} to restart with {}", group.trigger);
+        let delay = group.delay;
+        slot.with(|state, tx| {
+            state.stop = None;
+            if matches!(
+                state.lifecycle.phase(),
+                ServicePhase::Running | ServicePhase::Starting
+            ) {
+                tx.apply(&mut state.lifecycle, Some(&reason), |lc| {
+                    lc.transition_to_backing_off(&reason, delay)
+                });
             }
         });
-        if let Some(error) = &error {
+    }
+
+    /// A child's run ended on its own: its policy, backoff, breaker and the
+    /// supervisor's intensity decide what follows.
+    fn exited(&mut self, slot: &Arc<Slot>, outcome: &Outcome) {
+        let error = outcome.error();
+        if let Some(error) = error {
             tracing::warn!(service = &*slot.path, error = %error, "service failed");
         }
-        if stopping {
-            self.stopped(&slot, outcome);
-        } else if self.shutting_down() || self.core.cancel.is_cancelled() {
-            // (Cancelled: the shutdown begins at this loop's next turn.)
-            self.terminate(&slot, shutdown_reason(error));
-        } else if matches!(outcome, Outcome::NotStarted) {
-            // Only a stop makes an attempt give up before starting.
-            self.terminate(&slot, TerminationReason::Cancelled);
-        } else {
-            self.exited(&slot, error);
+        if self.shutdown.is_some() || self.core.cancel.is_cancelled() {
+            // Not restarted: the shutdown stops it (at this loop's next
+            // turn, if it has only been requested).
+            self.terminate(slot, outcome.shutdown_reason());
+            return;
         }
-    }
-
-    /// Removes `slot` from the current plan's queue, marking it as asked to
-    /// stop; whether it was there.
-    fn take_from_queue(&mut self, slot: &Arc<Slot>) -> bool {
-        let Some(plan) = self.plan_mut() else {
-            return false;
-        };
-        let Some(index) = plan.queue.iter().position(|s| Arc::ptr_eq(s, slot)) else {
-            return false;
-        };
-        plan.queue.remove(index);
-        let why = plan.why;
-        slot.with(|state, _| state.stop = Some(why));
-        true
-    }
-
-    /// A child's run ended on its own: restart it, or not.
-    fn exited(&mut self, slot: &Arc<Slot>, error: Option<String>) {
+        if matches!(outcome, Outcome::NotStarted) {
+            // Only a stop (or a shutdown) makes a run give up before it starts.
+            self.terminate(slot, TerminationReason::Cancelled);
+            return;
+        }
         if !slot.policy.restarts_after(error.is_some()) {
             let reason = match error {
-                Some(error) => TerminationReason::Unrecoverable(error),
+                Some(error) => TerminationReason::Unrecoverable(error.to_owned()),
                 None => TerminationReason::Completed,
             };
             self.terminate_child(slot, reason);
@@ -430,27 +444,24 @@ impl Actor {
         if !self.count_restart(slot) {
             return;
         }
-        let reason = error.as_deref().unwrap_or("clean exit, policy=always");
+        let reason = error.unwrap_or("clean exit, policy=always");
         let backing_off = slot.with(|state, tx| {
-            // A shutdown requested since this loop last looked has already
-            // marked the child `Stopping` (under this lock): it stops here.
-            if state.lifecycle.phase() == ServicePhase::Stopping {
-                return false;
-            }
-            tx.apply(&mut state.lifecycle, Some(reason), |lc| {
-                lc.transition_to_backing_off(reason, delay)
-            })
+            // A concurrent shutdown's pass may have stopped it meanwhile.
+            state.lifecycle.phase() == ServicePhase::Running
+                && tx.apply(&mut state.lifecycle, Some(reason), |lc| {
+                    lc.transition_to_backing_off(reason, delay)
+                })
         });
         if !backing_off {
-            self.terminate(slot, shutdown_reason(error));
             return;
         }
         match self.core.settings.strategy {
             Strategy::OneForOne => {
                 tracing::info!(service = &*slot.path, ?delay, "restarting after backoff");
-                self.launch(slot, delay);
+                // Refused only once shutdown began, which then stops it.
+                self.core.launch(slot, delay);
             }
-            Strategy::OneForAll | Strategy::RestForOne => self.begin_group(slot, delay),
+            Strategy::OneForAll | Strategy::RestForOne => self.group_restart(slot, delay),
         }
     }
 
@@ -481,7 +492,10 @@ impl Actor {
         false
     }
 
-    fn begin_group(&mut self, trigger: &Arc<Slot>, delay: Duration) {
+    /// `trigger` failed and backs off: it restarts with its siblings (all of
+    /// them, or those declared after it), joining a group restart already
+    /// under way.
+    fn group_restart(&mut self, trigger: &Arc<Slot>, delay: Duration) {
         let slots = self.core.slots();
         let from = match self.core.settings.strategy {
             Strategy::RestForOne => slots
@@ -490,229 +504,335 @@ impl Actor {
                 .unwrap_or(0),
             _ => 0,
         };
-        let members: Vec<Arc<Slot>> = slots[from..]
-            .iter()
-            .filter(|s| !s.phase().is_terminal())
-            .cloned()
-            .collect();
-        let mut queue: VecDeque<Arc<Slot>> = members
-            .iter()
-            .filter(|s| !Arc::ptr_eq(s, trigger))
-            .cloned()
-            .collect();
-        if self.core.settings.order == ShutdownOrder::Reverse {
-            queue = queue.into_iter().rev().collect();
+        let group = self.group.get_or_insert_with(|| Group {
+            members: Vec::new(),
+            delay,
+            trigger: trigger.path.clone(),
+            resume_at: None,
+        });
+        group.delay = group.delay.max(delay);
+        let mut joined = 0;
+        let mut members = Vec::with_capacity(slots.len() - from);
+        for slot in &slots[from..] {
+            let known = group
+                .members
+                .iter()
+                .find(|(s, _)| Arc::ptr_eq(s, slot))
+                .map(|(_, m)| *m);
+            let member = if Arc::ptr_eq(slot, trigger) {
+                Member::Parked
+            } else if let Some(member) = known {
+                member
+            } else if self.commands.contains_key(&key(slot)) || slot.phase().is_terminal() {
+                // A command has it, or it has ended: not in this restart.
+                continue;
+            } else {
+                joined += 1;
+                Member::Running
+            };
+            members.push((slot.clone(), member));
+        }
+        // Members before `from` (rest_for_one, joined earlier) stay.
+        for (slot, member) in &group.members {
+            if !members.iter().any(|(s, _)| Arc::ptr_eq(s, slot)) {
+                members.push((slot.clone(), *member));
+            }
+        }
+        let position = |slot: &Arc<Slot>| slots.iter().position(|s| Arc::ptr_eq(s, slot));
+        members.sort_by_key(|(slot, _)| position(slot));
+        group.members = members;
+        if joined > 0 {
+            // New members to stop first: the wait starts again after them.
+            group.resume_at = None;
+        } else if let Some(at) = &mut group.resume_at {
+            *at = (*at).max(deadline_after(Instant::now(), delay));
         }
         tracing::info!(
             service = &*trigger.path,
             strategy = %self.core.settings.strategy,
-            siblings = queue.len(),
+            siblings = joined,
             ?delay,
             "restarting the child with its siblings"
         );
-        self.mode = Mode::Group {
-            plan: Plan::new(
-                StopWhy::Group,
-                queue,
-                Waiting::new(self.core.clone()),
-                self.core.settings.order,
-            ),
-            members,
-            delay,
-            trigger: trigger.path.clone(),
-            resume_at: None,
+    }
+
+    /// Asks a member of the group restart to stop.
+    fn stop_member(&mut self, slot: &Arc<Slot>) {
+        let state = match self.request_stop(slot, StopWhy::Group) {
+            Requested::Waiting => Member::Stopping,
+            Requested::NoRun => Member::Parked,
+            Requested::Terminated => Member::Gone,
         };
+        if let Some(member) = self.group.as_mut().and_then(|g| g.member(slot)) {
+            // Unless taking in its exit already placed it.
+            if *member == Member::Running {
+                *member = state;
+            }
+        }
     }
 
     /// Starts the members of a group restart again, in declaration order.
-    fn relaunch(&mut self, members: Vec<Arc<Slot>>) {
-        self.mode = Mode::Running;
-        for member in members {
-            if member.phase() == ServicePhase::BackingOff {
-                self.launch(&member, Duration::ZERO);
+    fn relaunch(&mut self) {
+        let Some(group) = self.group.take() else {
+            return;
+        };
+        for (slot, member) in group.members {
+            if member == Member::Parked {
+                self.core.launch(&slot, Duration::ZERO);
             }
         }
     }
 
-    fn command(&mut self, name: String, restart: bool, reply: Reply) {
-        match self.mode {
-            Mode::Running => {}
-            Mode::ShuttingDown { .. } | Mode::Done => {
-                let _ = reply.send(Err(ControlError::ShuttingDown));
-                return;
-            }
-            Mode::Group { .. } | Mode::Command { .. } => {
-                let message = if restart {
-                    Message::Restart(name, reply)
-                } else {
-                    Message::Stop(name, reply)
-                };
-                self.deferred.push_back(message);
-                return;
-            }
+    /// Takes `slot` out of the group restart, if it is in it.
+    fn leave_group(&mut self, slot: &Arc<Slot>) {
+        if let Some(member) = self.group.as_mut().and_then(|g| g.member(slot)) {
+            *member = Member::Gone;
         }
-        let Some(slot) = self.core.slot(&name) else {
-            let _ = reply.send(Err(ControlError::NoSuchChild { name }));
+    }
+
+    fn command(&mut self, kind: CommandKind, name: &str, reply: Reply) {
+        if self.shutdown.is_some() || self.core.is_closing() {
+            let _ = reply.send(Err(ControlError::ShuttingDown));
+            return;
+        }
+        let Some(slot) = self.core.slot(name) else {
+            let _ = reply.send(Err(ControlError::NoSuchChild {
+                name: name.to_owned(),
+            }));
             return;
         };
-        if slot.phase().is_terminal() {
-            if restart {
-                self.revive(&slot);
+        if let Some(under_way) = self.commands.get_mut(&key(&slot)) {
+            if under_way.kind == kind && under_way.then.is_empty() {
+                under_way.replies.push(reply);
+            } else {
+                under_way.then.push_back((kind, reply));
             }
-            let _ = reply.send(Ok(()));
             return;
         }
-        tracing::info!(
-            service = &*slot.path,
-            restart,
-            "stopping the child by request"
+        self.start_command(slot, kind, vec![reply], VecDeque::new());
+    }
+
+    fn start_command(
+        &mut self,
+        slot: Arc<Slot>,
+        kind: CommandKind,
+        replies: Vec<Reply>,
+        then: VecDeque<(CommandKind, Reply)>,
+    ) {
+        if kind == CommandKind::Delete {
+            // Only a terminated child is forgotten.
+            self.on_exit(&slot);
+            let result = if slot.phase().is_terminal() {
+                self.core.remove(&slot);
+                Ok(())
+            } else {
+                Err(ControlError::Running {
+                    name: slot.name(self.name_offset()).to_owned(),
+                })
+            };
+            self.finish_command(&slot, replies, then, result);
+            return;
+        }
+        if !slot.phase().is_terminal() {
+            tracing::info!(service = &*slot.path, command = ?kind, "stopping the child by request");
+        }
+        self.leave_group(&slot);
+        self.commands.insert(
+            key(&slot),
+            Command {
+                slot: slot.clone(),
+                kind,
+                replies,
+                then,
+            },
         );
-        self.mode = Mode::Command {
-            plan: Plan::new(
-                StopWhy::Command,
-                VecDeque::from([slot.clone()]),
-                Waiting::new(self.core.clone()),
-                ShutdownOrder::Reverse,
-            ),
+        if self.request_stop(&slot, StopWhy::Command) != Requested::Waiting {
+            self.command_done(&slot);
+        }
+    }
+
+    /// The child of a command under way has stopped (or had): carry out the
+    /// rest of the command, and answer.
+    fn command_done(&mut self, slot: &Arc<Slot>) {
+        let Some(Command {
             slot,
-            restart,
-            reply: Some(reply),
+            kind,
+            replies,
+            then,
+        }) = self.commands.remove(&key(slot))
+        else {
+            return;
         };
-    }
-
-    fn revive(&mut self, slot: &Arc<Slot>) {
-        slot.with(|state, tx| {
-            tx.apply(
-                &mut state.lifecycle,
-                Some("restarted by request"),
-                ServiceLifecycle::revive,
-            );
-            state.backoff.reset();
-        });
-        self.core.record_spawn();
-        self.launch(slot, Duration::ZERO);
-    }
-
-    fn launch(&mut self, slot: &Arc<Slot>, delay: Duration) {
-        self.core.launch(slot, delay);
-    }
-
-    /// Asks `slot` to stop; it is waited for if it has a task running.
-    fn request_stop(&mut self, slot: Arc<Slot>, why: StopWhy) {
-        let deadline = Instant::now() + slot.shutdown_timeout;
-        let core = &self.core;
-        let running = slot.with(|state, tx| {
-            if state.lifecycle.phase().is_terminal() {
-                return None;
-            }
-            state.stop = Some(why);
-            if why != StopWhy::Group && state.lifecycle.phase().is_alive() {
-                tx.apply(
-                    &mut state.lifecycle,
-                    None,
-                    ServiceLifecycle::transition_to_stopping,
-                );
-            }
-            if state.attempt.is_none() {
-                return Some(false);
-            }
-            // Counted before the deadline is set: whoever clears the
-            // deadline (this loop, or the attempt itself) counts down.
-            if state.stop_deadline.is_none() {
-                core.stop_pending();
-            }
-            state.stop_deadline = Some(deadline);
-            state.cancel_run();
-            Some(true)
-        });
-        match running {
-            Some(true) => {
-                if let Some(plan) = self.plan_mut() {
-                    plan.waiting.push(deadline);
+        let result = match kind {
+            CommandKind::Stop => Ok(()),
+            CommandKind::Restart => {
+                if self.core.revive(&slot) {
+                    Ok(())
+                } else {
+                    Err(ControlError::ShuttingDown)
                 }
             }
-            Some(false) => self.stopped(&slot, Outcome::NotStarted),
-            None => {}
-        }
-    }
-
-    /// A child asked to stop has stopped (or had nothing running).
-    fn stopped(&mut self, slot: &Arc<Slot>, outcome: Outcome) {
-        // Whatever the plan: a shutdown may have asked it to stop before
-        // this loop saw the shutdown.
-        self.core.unwait(slot);
-        let why = slot.with(|state, _| state.stop);
-        match why {
-            Some(StopWhy::Group) => self.parked_for_group(slot, "stopped"),
-            Some(StopWhy::Shutdown | StopWhy::Command) | None => {
-                self.terminate(slot, outcome.stop_reason());
+            CommandKind::Remove | CommandKind::Delete => {
+                self.core.remove(&slot);
+                Ok(())
             }
-        }
+        };
+        self.finish_command(&slot, replies, then, result);
     }
 
-    /// A sibling stopped for a group restart waits, backing off, to be started again.
-    fn parked_for_group(&self, slot: &Slot, how: &str) {
-        let Mode::Group { trigger, delay, .. } = &self.mode else {
+    /// Answers a command, then starts the next one for the same child.
+    fn finish_command(
+        &mut self,
+        slot: &Arc<Slot>,
+        replies: Vec<Reply>,
+        mut then: VecDeque<(CommandKind, Reply)>,
+        result: Result<(), ControlError>,
+    ) {
+        for reply in replies {
+            let _ = reply.send(result.clone());
+        }
+        let Some((kind, reply)) = then.pop_front() else {
             return;
         };
-        let reason = format!("{how} to restart with {trigger}");
-        slot.with(|state, tx| {
-            state.stop = None;
-            if state.lifecycle.phase() == ServicePhase::Running {
-                tx.apply(&mut state.lifecycle, Some(&reason), |lc| {
-                    lc.transition_to_backing_off(&reason, *delay)
-                });
-            }
-        });
-    }
-
-    fn on_deadline(&mut self) {
-        let now = Instant::now();
-        if let Mode::Group {
-            resume_at: Some(at),
-            ..
-        } = &self.mode
+        let mut replies = vec![reply];
+        while let Some((next, _)) = then.front()
+            && *next == kind
         {
-            if *at <= now
-                && let Mode::Group { members, .. } =
-                    std::mem::replace(&mut self.mode, Mode::Running)
-            {
-                self.relaunch(members);
+            if let Some((_, reply)) = then.pop_front() {
+                replies.push(reply);
+            }
+        }
+        if self.shutdown.is_some() || self.core.is_closing() {
+            for reply in replies.into_iter().chain(then.into_iter().map(|(_, r)| r)) {
+                let _ = reply.send(Err(ControlError::ShuttingDown));
             }
             return;
         }
-        let overdue: Vec<Arc<Slot>> = self
-            .plan_mut()
-            .map(|plan| plan.waiting.overdue(now))
-            .unwrap_or_default();
-        for slot in overdue {
-            self.abort(&slot);
+        self.start_command(slot.clone(), kind, replies, then);
+    }
+
+    fn name_offset(&self) -> usize {
+        match self.core.settings.path.len() {
+            0 => 0,
+            n => n + 1,
         }
     }
 
-    /// Aborts a child that outlived its shutdown timeout.
-    fn abort(&mut self, slot: &Arc<Slot>) {
-        self.core.unwait(slot);
-        let why = slot.with(|state, _| {
-            state.generation += 1;
-            if let Some(attempt) = state.end_attempt() {
-                attempt.task.abort();
-                state.rare().aborted = Some(attempt.task);
+    /// Asks `slot` to stop, for `why`. An exit it already reported is taken
+    /// in first; then a run under way is cancelled and waited for (within
+    /// the child's shutdown timeout), and a child without a run stops at
+    /// once (a group member stays parked).
+    fn request_stop(&mut self, slot: &Arc<Slot>, why: StopWhy) -> Requested {
+        loop {
+            let now = Instant::now();
+            let requested = slot.with(|state, tx| {
+                if state.lifecycle.phase().is_terminal() {
+                    return Some(Requested::Terminated);
+                }
+                // A stronger reason takes over a stop under way.
+                if let Some(under_way) = state.stop {
+                    state.stop = Some(under_way.max(why));
+                }
+                if matches!(state.run, Run::Ended(_)) {
+                    return None;
+                }
+                if why != StopWhy::Group && state.lifecycle.phase().is_alive() {
+                    tx.apply(
+                        &mut state.lifecycle,
+                        None,
+                        ServiceLifecycle::transition_to_stopping,
+                    );
+                }
+                if !matches!(state.run, Run::Live { .. }) {
+                    return Some(Requested::NoRun);
+                }
+                state.stop = Some(state.stop.map_or(why, |s| s.max(why)));
+                if state.stop_deadline.is_none() {
+                    // Counted before the deadline is set: whoever clears
+                    // it (this loop, or the attempt itself) counts down.
+                    self.core.stop_pending();
+                    let deadline = deadline_after(now, slot.shutdown_timeout);
+                    state.stop_deadline = Some(deadline);
+                    self.waiting.push(deadline);
+                }
+                state.cancel_run();
+                Some(Requested::Waiting)
+            });
+            match requested {
+                // It ended before it could be asked: as if it had been.
+                None => self.on_exit(slot),
+                Some(Requested::NoRun) => {
+                    return match why {
+                        StopWhy::Group => Requested::NoRun,
+                        StopWhy::Command | StopWhy::Shutdown => {
+                            self.terminate(slot, TerminationReason::Cancelled);
+                            Requested::Terminated
+                        }
+                    };
+                }
+                Some(requested) => return requested,
             }
-            state.stop
+        }
+    }
+
+    fn on_wakeup(&mut self) {
+        let now = Instant::now();
+        if self.waiting.pop_due(now) {
+            let overdue: Vec<Arc<Slot>> = self
+                .core
+                .slots()
+                .into_iter()
+                .filter(|slot| slot.with(|state, _| state.stop_deadline.is_some_and(|d| d <= now)))
+                .collect();
+            for slot in overdue {
+                self.abort(&slot);
+            }
+        }
+    }
+
+    /// Aborts a child that outlived its shutdown timeout, unless it ended
+    /// just in time.
+    fn abort(&mut self, slot: &Arc<Slot>) {
+        self.on_exit(slot);
+        let aborted = slot.with(|state, _| {
+            let Run::Live { task, .. } = std::mem::take(&mut state.run) else {
+                return None;
+            };
+            state.generation += 1;
+            state.ready = false;
+            if let Some(task) = task {
+                task.abort();
+                state.rare().aborted = Some(task);
+            }
+            Some((state.stop, state.subtree().cloned()))
         });
+        let Some((Some(why), subtree)) = aborted else {
+            return;
+        };
+        if let Some(subtree) = subtree {
+            // Its children go with it, now: the report names them.
+            subtree.abort_all();
+        }
+        self.core.unwait(slot);
         tracing::warn!(
             service = &*slot.path,
             timeout = ?slot.shutdown_timeout,
             "service did not stop within its shutdown timeout: aborted"
         );
-        if why == Some(StopWhy::Group) {
-            self.parked_for_group(slot, "aborted after shutdown timeout");
-        } else {
-            if matches!(self.mode, Mode::ShuttingDown { .. }) {
-                self.aborted.push(slot.path.to_string());
+        match why {
+            StopWhy::Group => self.parked(
+                slot,
+                TerminationReason::Aborted,
+                "aborted after shutdown timeout",
+            ),
+            StopWhy::Command => {
+                self.terminate(slot, TerminationReason::Aborted);
+                self.command_done(slot);
             }
-            self.terminate(slot, TerminationReason::Aborted);
+            StopWhy::Shutdown => {
+                self.aborted.push(slot.path.to_string());
+                self.terminate(slot, TerminationReason::Aborted);
+            }
         }
     }
 
@@ -727,17 +847,30 @@ impl Actor {
         }
     }
 
-    /// Terminates a child that ended on its own; a critical one that ended
-    /// in failure takes the supervisor down.
-    fn terminate_child(&mut self, slot: &Slot, reason: TerminationReason) {
+    /// Terminates a child that ended on its own for good. A critical one
+    /// that failed takes the supervisor down; so, in a tree, does one given
+    /// up on by its breaker, unless it is expendable: a child whose policy
+    /// says restart is never dropped while its supervisor looks healthy.
+    fn terminate_child(&mut self, slot: &Arc<Slot>, reason: TerminationReason) {
+        self.leave_group(slot);
+        let given_up = matches!(reason, TerminationReason::CircuitBreakerOpen { .. });
         let failure = reason.is_failure().then(|| reason.to_string());
         self.terminate(slot, reason);
-        if slot.critical
-            && let Some(reason) = failure
-        {
+        let Some(reason) = failure else {
+            return;
+        };
+        let supervisor = self.core.settings.path.to_string();
+        let child = slot.path.to_string();
+        if slot.critical {
             self.escalate(SupervisorError::CriticalChildTerminated {
-                supervisor: self.core.settings.path.to_string(),
-                child: slot.path.to_string(),
+                supervisor,
+                child,
+                reason,
+            });
+        } else if given_up && self.core.settings.escalate_given_up && !slot.expendable {
+            self.escalate(SupervisorError::ChildGivenUp {
+                supervisor,
+                child,
                 reason,
             });
         }
@@ -751,87 +884,65 @@ impl Actor {
         self.begin_shutdown();
     }
 
+    /// Stops everything: the commands under way are answered, the group
+    /// restart is dropped, the stops under way become the shutdown's, and
+    /// the children are asked in reverse order (or were all at once, by the
+    /// pass of a concurrent shutdown).
     fn begin_shutdown(&mut self) {
-        if self.shutting_down() {
+        if self.shutdown.is_some() {
             return;
         }
-        self.core.close();
-        let mut waiting = Waiting::new(self.core.clone());
-        let mut interrupted = true;
-        match std::mem::replace(&mut self.mode, Mode::Running) {
-            Mode::Group { plan, .. } => waiting = plan.waiting,
-            Mode::Command { plan, reply, .. } => {
-                waiting = plan.waiting;
-                if let Some(reply) = reply {
-                    let _ = reply.send(Err(ControlError::ShuttingDown));
-                }
-            }
-            _ => interrupted = false,
-        }
-        let order = self.core.settings.order;
-        let pass = self.core.take_shutdown_pass();
-        let mut queue = VecDeque::new();
-        if let (Some(pass), false) = (pass, interrupted) {
-            // `request_shutdown` asked everyone; what is left is to watch the
-            // deadlines, and stop those it found without a run.
-            for deadline in pass.deadlines {
-                waiting.push(deadline);
-            }
-            queue.extend(pass.no_run);
-            self.start_shutdown(waiting, queue, order);
-            return;
-        }
-        // Otherwise one pass here: children already waited for (by the
-        // interrupted operation, or by `request_shutdown`) now stop for the
-        // shutdown, and their deadlines are watched; the others are queued.
-        for slot in self.core.slots() {
-            let waited = slot.with(|state, tx| {
-                if state.lifecycle.phase().is_terminal() {
-                    return None;
-                }
-                let Some(deadline) = state.stop_deadline else {
-                    return Some(None);
-                };
-                state.stop = Some(StopWhy::Shutdown);
-                if state.lifecycle.phase().is_alive() {
-                    tx.apply(
-                        &mut state.lifecycle,
-                        None,
-                        ServiceLifecycle::transition_to_stopping,
-                    );
-                }
-                Some(Some(deadline))
-            });
-            match waited {
-                Some(Some(deadline)) => waiting.push(deadline),
-                Some(None) => queue.push_back(slot),
-                // Nothing to stop (which a terminated child's lifecycle keeps).
-                None => {}
+        self.core.request_shutdown();
+        for command in std::mem::take(&mut self.commands).into_values() {
+            let replies = command.replies.into_iter();
+            for reply in replies.chain(command.then.into_iter().map(|(_, r)| r)) {
+                let _ = reply.send(Err(ControlError::ShuttingDown));
             }
         }
-        if order == ShutdownOrder::Reverse {
-            queue = queue.into_iter().rev().collect();
+        self.group = None;
+        let concurrent = self.core.settings.order == ShutdownOrder::Concurrent;
+        for deadline in self.core.take_shutdown_pass() {
+            self.waiting.push(deadline);
         }
-        self.start_shutdown(waiting, queue, order);
-    }
-
-    fn start_shutdown(
-        &mut self,
-        waiting: Waiting,
-        queue: VecDeque<Arc<Slot>>,
-        order: ShutdownOrder,
-    ) {
+        let slots = self.core.slots();
+        if !concurrent {
+            // Stops under way (a group's, a command's) become the
+            // shutdown's, within the deadlines they were given.
+            for slot in &slots {
+                slot.with(|state, tx| {
+                    if state.stop.is_some() {
+                        state.stop = Some(StopWhy::Shutdown);
+                        if state.lifecycle.phase().is_alive() {
+                            tx.apply(
+                                &mut state.lifecycle,
+                                None,
+                                ServiceLifecycle::transition_to_stopping,
+                            );
+                        }
+                    }
+                });
+            }
+        }
         tracing::info!(
             supervisor = &*self.core.settings.path,
-            children = queue.len() + waiting.len(),
-            order = %order,
+            children = slots.len(),
+            order = %self.core.settings.order,
             "stopping children"
         );
-        self.mode = Mode::ShuttingDown {
-            plan: Plan::new(StopWhy::Shutdown, queue, waiting, order),
-        };
-        for message in std::mem::take(&mut self.deferred) {
-            self.handle(message);
-        }
+        self.shutdown = Some(Shutdown {
+            queue: if concurrent { Vec::new() } else { slots },
+            concurrent,
+        });
     }
+}
+
+/// What [`Actor::request_stop`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Requested {
+    /// Its run was cancelled; it is waited for.
+    Waiting,
+    /// It had no run: a group member stays parked.
+    NoRun,
+    /// It has terminated (now, or before).
+    Terminated,
 }

@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
 
-use super::slot::{Slot, StopWhy};
-use super::{Core, Message, Outcome};
+use super::slot::{Outcome, Run, RunEnd, Slot};
+use super::{Core, Message};
 use crate::context::{self, ServiceContext};
 use crate::lifecycle::{ServiceLifecycle, ServicePhase};
 
@@ -38,61 +38,34 @@ struct Report {
 }
 
 impl Report {
+    /// Records how the run ended, and tells the control loop unless there is
+    /// nothing for it to decide.
     fn send(&self, outcome: Outcome) {
-        if let Some(outcome) = self.finish_shutdown(outcome) {
-            self.core.send(Message::Exited {
-                slot: self.slot.clone(),
-                generation: self.generation,
-                outcome,
-            });
-        }
-    }
-
-    /// A run that ends because the supervisor shuts down records its own
-    /// termination: a mass shutdown then finishes in parallel on every
-    /// worker instead of queueing one message per service behind the control
-    /// loop, which only counts down. Hands the outcome back otherwise.
-    fn finish_shutdown(&self, outcome: Outcome) -> Option<Outcome> {
-        let mut outcome = Some(outcome);
-        let finished = self.slot.with(|state, tx| {
-            if state.generation != self.generation || state.stop != Some(StopWhy::Shutdown) {
-                return None;
+        match self
+            .slot
+            .with(|state, tx| state.end_run(tx, self.generation, outcome))
+        {
+            RunEnd::Stale => {}
+            RunEnd::Reported => self.core.send(Message::Exited(self.slot.clone())),
+            RunEnd::Terminated(uptime, waited) => {
+                if let Some(uptime) = uptime {
+                    tracing::info!(service = &*self.slot.path, "service terminated");
+                    self.core.record_termination(uptime);
+                }
+                if waited {
+                    self.core.stop_done();
+                }
             }
-            state.end_attempt();
-            state.ended_generation = self.generation;
-            state.ready = false;
-            let outcome = outcome.take().unwrap_or(Outcome::Dropped);
-            if let Outcome::Failed(error) = &outcome {
-                state.lifecycle.record_failure(error);
-            }
-            let reason = outcome.stop_reason();
-            let waited = state.stop_deadline.take().is_some();
-            Some((state.terminate(tx, reason), waited))
-        });
-        let Some((uptime, waited)) = finished else {
-            return outcome;
-        };
-        if let Some(uptime) = uptime {
-            tracing::info!(service = &*self.slot.path, "service terminated");
-            self.core.record_termination(uptime);
         }
-        if waited {
-            self.core.stop_done();
-        }
-        None
     }
 }
 
 enum Phase {
     /// Waiting out the backoff: `true` once it has passed, `false` if
     /// cancelled first. Boxed: a timer is large, and most attempts have none.
-    Delayed {
-        wait: BoxFuture<'static, bool>,
-        token: CancellationToken,
-    },
-    /// About to enter `Running` and call `run()`, with the token made at
-    /// launch if there was a backoff to wait out.
-    Starting(Option<CancellationToken>),
+    Delayed(BoxFuture<'static, bool>),
+    /// About to enter `Running` and call `run()`.
+    Starting,
     Running {
         run: RunFuture,
         /// Moved in for each poll of `run` (see [`context::enter`]).
@@ -112,8 +85,8 @@ pub(super) struct Attempt {
     phase: Phase,
 }
 
-/// The attempt of `generation` of `slot`: `token` (made at launch) when it
-/// must first wait out `delay`, none when it starts at once.
+/// The attempt of `generation` of `slot`: `token` (made at launch, kept in
+/// the slot) when it must first wait out `delay`, none when it starts at once.
 pub(super) fn run(
     core: Arc<Core>,
     slot: Arc<Slot>,
@@ -122,20 +95,14 @@ pub(super) fn run(
     delay: Duration,
 ) -> Attempt {
     let phase = match token {
-        Some(token) if !delay.is_zero() => {
-            let cancelled = token.clone();
-            Phase::Delayed {
-                wait: Box::pin(async move {
-                    tokio::select! {
-                        biased;
-                        () = cancelled.cancelled() => false,
-                        () = tokio::time::sleep(delay) => true,
-                    }
-                }),
-                token,
+        Some(cancelled) if !delay.is_zero() => Phase::Delayed(Box::pin(async move {
+            tokio::select! {
+                biased;
+                () = cancelled.cancelled() => false,
+                () = tokio::time::sleep(delay) => true,
             }
-        }
-        token => Phase::Starting(token),
+        })),
+        _ => Phase::Starting,
     };
     Attempt {
         report: Report {
@@ -150,17 +117,22 @@ pub(super) fn run(
 impl Attempt {
     /// Enters `Running` and calls `run()`, unless the attempt was stopped
     /// in the meantime.
-    fn start(&self, token: Option<CancellationToken>) -> Option<Phase> {
+    fn start(&self) -> Option<Phase> {
         let Report {
             core,
             slot,
             generation,
         } = &self.report;
         let (attempt, token) = slot.with(|state, tx| {
-            // Asked to stop, or replaced, before it could start.
-            if state.generation != *generation || state.stop.is_some() {
+            // Asked to stop, replaced, or its supervisor closing, before it
+            // could start.
+            if state.generation != *generation || state.stop.is_some() || core.is_closing() {
                 return None;
             }
+            let Run::Live { token, .. } = &mut state.run else {
+                return None;
+            };
+            let token = token.get_or_insert_with(CancellationToken::new).clone();
             let lc = &mut state.lifecycle;
             let restarted = match lc.phase() {
                 ServicePhase::Starting => false,
@@ -180,11 +152,6 @@ impl Attempt {
             if restarted {
                 core.record_restart(&slot.path, &mut state.rare().restarts_counter);
             }
-            let token = token.unwrap_or_else(|| {
-                let token = CancellationToken::new();
-                state.run_token = Some(token.clone());
-                token
-            });
             Some((state.lifecycle.start_count(), token))
         })?;
         tracing::info!(service = &*slot.path, attempt, "service running");
@@ -222,7 +189,7 @@ impl Attempt {
                 std::panic::catch_unwind(AssertUnwindSafe(|| drop(run)))
             });
             if let (Err(panic), Outcome::Clean | Outcome::NotStarted) = (dropped, &outcome) {
-                outcome = Outcome::Failed(panic_message(&*panic));
+                outcome = Outcome::Failed(panic_message(&*panic).into());
             }
         }
         self.report.send(outcome);
@@ -244,10 +211,10 @@ impl Future for Attempt {
                 // The run first: a run that ends as its deadline passes ended.
                 let outcome = match context::enter(context, || run.poll_unpin(cx)) {
                     Poll::Ready(Ok(Ok(()))) => Outcome::Clean,
-                    Poll::Ready(Ok(Err(error))) => Outcome::Failed(format!("{error:#}")),
-                    Poll::Ready(Err(panic)) => Outcome::Failed(panic_message(&*panic)),
+                    Poll::Ready(Ok(Err(error))) => Outcome::Failed(format!("{error:#}").into()),
+                    Poll::Ready(Err(panic)) => Outcome::Failed(panic_message(&*panic).into()),
                     Poll::Pending => match watchdog {
-                        Some(watchdog) => Outcome::Failed(ready!(watchdog.poll_unpin(cx))),
+                        Some(watchdog) => Outcome::Failed(ready!(watchdog.poll_unpin(cx)).into()),
                         None => return Poll::Pending,
                     },
                 };
@@ -255,18 +222,18 @@ impl Future for Attempt {
                 return Poll::Ready(());
             }
             match std::mem::replace(&mut this.phase, Phase::Ended) {
-                Phase::Delayed { mut wait, token } => match wait.poll_unpin(cx) {
+                Phase::Delayed(mut wait) => match wait.poll_unpin(cx) {
                     Poll::Pending => {
-                        this.phase = Phase::Delayed { wait, token };
+                        this.phase = Phase::Delayed(wait);
                         return Poll::Pending;
                     }
-                    Poll::Ready(true) => this.phase = Phase::Starting(Some(token)),
+                    Poll::Ready(true) => this.phase = Phase::Starting,
                     Poll::Ready(false) => {
                         this.end(Outcome::NotStarted);
                         return Poll::Ready(());
                     }
                 },
-                Phase::Starting(token) => match this.start(token) {
+                Phase::Starting => match this.start() {
                     Some(running) => this.phase = running,
                     None => {
                         this.end(Outcome::NotStarted);
@@ -303,7 +270,7 @@ async fn watchdog(slot: Arc<Slot>, timeout: Duration) -> String {
         let last = slot
             .with(|state, _| state.last_heartbeat())
             .unwrap_or_else(tokio::time::Instant::now);
-        tokio::time::sleep_until(last + timeout).await;
+        tokio::time::sleep_until(super::slot::deadline_after(last, timeout)).await;
         if slot.with(|state, _| state.last_heartbeat()) == Some(last) {
             return format!("missed its heartbeat deadline ({timeout:?} without a heartbeat)");
         }

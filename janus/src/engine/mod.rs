@@ -12,7 +12,7 @@ pub(crate) mod actor;
 mod attempt;
 pub(crate) mod slot;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
@@ -22,13 +22,13 @@ use tokio_util::task::TaskTracker;
 
 use crate::backoff::BackoffConfig;
 use crate::events::EventHub;
-use crate::lifecycle::{ServiceLifecycleSnapshot, TerminationReason};
+use crate::lifecycle::{ServiceLifecycle, ServiceLifecycleSnapshot, TerminationReason};
 use crate::metrics::JanusMetrics;
 use crate::service::RestartPolicy;
 use crate::supervisor::{DrainReport, SpawnError, SupervisorMetrics};
 use crate::tree::{ControlError, Intensity, ShutdownOrder, Strategy, SupervisorError};
 pub(crate) use slot::ServiceRef;
-use slot::{Attempt, Slot, SlotConfig};
+use slot::{Run, ShutdownStop, Slot, SlotConfig};
 
 /// How a supervisor behaves.
 #[derive(Debug, Clone)]
@@ -41,6 +41,10 @@ pub(crate) struct Settings {
     pub(crate) order: ShutdownOrder,
     pub(crate) default_backoff: BackoffConfig,
     pub(crate) shutdown_timeout: Duration,
+    /// Whether a child given up on by its circuit breaker takes the
+    /// supervisor down (trees), unless it is expendable; the flat
+    /// supervisor of the seed API lets it go.
+    pub(crate) escalate_given_up: bool,
 }
 
 /// Per-child settings that override the service's own.
@@ -50,49 +54,32 @@ pub(crate) struct Overrides {
     pub(crate) backoff: Option<BackoffConfig>,
     pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) critical: Option<bool>,
-}
-
-/// How an attempt ended.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    Clean,
-    Failed(String),
-    /// Cancelled before `run()` was called.
-    NotStarted,
-    /// The task was dropped before it could say (an abort, a runtime shutdown).
-    Dropped,
-}
-
-impl Outcome {
-    /// Why a run asked to stop (by a shutdown or a command) terminated.
-    pub(crate) fn stop_reason(self) -> TerminationReason {
-        match self {
-            Self::Clean | Self::NotStarted => TerminationReason::Cancelled,
-            Self::Failed(error) => TerminationReason::FailedDuringShutdown(error),
-            Self::Dropped => TerminationReason::Aborted,
-        }
-    }
-}
-
-/// Why a child whose run ended on its own (`error`, if it failed) terminates
-/// because its supervisor is shutting down.
-pub(crate) fn shutdown_reason(error: Option<String>) -> TerminationReason {
-    match error {
-        Some(error) => TerminationReason::FailedDuringShutdown(error),
-        None => TerminationReason::Cancelled,
-    }
+    pub(crate) expendable: Option<bool>,
 }
 
 pub(crate) type Reply = oneshot::Sender<Result<(), ControlError>>;
 
+/// What a command asks of a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CommandKind {
+    /// Stop it (it stays listed, terminated).
+    Stop,
+    /// Stop it if it runs, then start it again.
+    Restart,
+    /// Stop it if it runs, then forget it.
+    Remove,
+    /// Forget it, if it has terminated.
+    Delete,
+}
+
 pub(crate) enum Message {
-    Exited {
-        slot: Arc<Slot>,
-        generation: u64,
-        outcome: Outcome,
+    /// The run of this child ended (its exit waits in the slot).
+    Exited(Arc<Slot>),
+    Command {
+        kind: CommandKind,
+        name: String,
+        reply: Reply,
     },
-    Stop(String, Reply),
-    Restart(String, Reply),
 }
 
 /// How a supervisor ended.
@@ -123,13 +110,17 @@ fn probe_hash(hash: u32) -> u64 {
     (u64::from(hash) << 32) | u64::from(hash)
 }
 
+/// The children in declaration order, and an index by name. A deleted
+/// child leaves a hole, filled in when holes outnumber the children (the
+/// index is then rebuilt), so deleting many children one by one costs
+/// amortized constant time and keeps the order.
 #[derive(Debug, Default)]
 struct Registry {
-    slots: Vec<Arc<Slot>>,
+    slots: Vec<Option<Arc<Slot>>>,
+    /// Children listed (holes excluded).
+    live: usize,
     /// The children by name.
     index: hashbrown::HashTable<Position>,
-    /// Set when shutdown begins: no more children.
-    closed: bool,
 }
 
 impl Registry {
@@ -137,9 +128,59 @@ impl Registry {
         let hash = name_hash(name);
         self.index
             .find(probe_hash(hash), |p| {
-                p.hash == hash && self.slots[p.slot as usize].name(name_offset) == name
+                p.hash == hash && self.name_at(p.slot, name_offset) == Some(name)
             })
             .map(|p| p.slot as usize)
+    }
+
+    fn name_at(&self, position: u32, name_offset: usize) -> Option<&str> {
+        let slot = self.slots.get(position as usize)?.as_ref()?;
+        Some(slot.name(name_offset))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Arc<Slot>> {
+        self.slots.iter().flatten()
+    }
+
+    /// Removes `slot`, if it is listed: whether it was.
+    fn remove(&mut self, slot: &Arc<Slot>, name_offset: usize) -> bool {
+        let name = slot.name(name_offset);
+        let hash = name_hash(name);
+        let Ok(entry) = self.index.find_entry(probe_hash(hash), |p| {
+            p.hash == hash
+                && self.slots[p.slot as usize]
+                    .as_ref()
+                    .is_some_and(|s| Arc::ptr_eq(s, slot))
+        }) else {
+            return false;
+        };
+        let (position, _) = entry.remove();
+        self.slots[position.slot as usize] = None;
+        self.live -= 1;
+        if self.slots.len() > 64 && self.live < self.slots.len() / 2 {
+            self.compact(name_offset);
+        }
+        true
+    }
+
+    /// Fills the holes, and indexes the children at their new positions.
+    fn compact(&mut self, name_offset: usize) {
+        self.slots.retain(Option::is_some);
+        self.index.clear();
+        for (position, slot) in self.slots.iter().enumerate() {
+            let Some(slot) = slot else { continue };
+            let hash = name_hash(slot.name(name_offset));
+            // Fewer children than before: the position fits.
+            let position = u32::try_from(position).unwrap_or(u32::MAX);
+            self.index.insert_unique(
+                probe_hash(hash),
+                Position {
+                    slot: position,
+                    hash,
+                },
+                |p| probe_hash(p.hash),
+            );
+        }
     }
 }
 
@@ -151,6 +192,9 @@ pub(crate) struct Core {
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,
     registry: RwLock<Registry>,
+    /// Set (under the registry's lock) when shutdown begins: no child joins,
+    /// none is launched or revived, no attempt starts a run.
+    closing: AtomicBool,
     mailbox: mpsc::UnboundedSender<Message>,
     inbox: Mutex<Option<mpsc::UnboundedReceiver<Message>>>,
     finished: watch::Sender<Option<Finished>>,
@@ -158,8 +202,9 @@ pub(crate) struct Core {
     pub(crate) prometheus: JanusMetrics,
     pub(crate) events: Arc<EventHub>,
     default_backoff: Arc<BackoffConfig>,
-    /// Children asked to stop and not stopped yet (the current plan's).
-    stops_pending: std::sync::atomic::AtomicUsize,
+    /// Children asked to stop and not stopped yet: exactly those whose
+    /// slot holds a stop deadline.
+    stops_pending: AtomicUsize,
     /// Woken when `stops_pending` drops to zero outside the control loop.
     pub(crate) stops_done: tokio::sync::Notify,
     /// The root of the tree this supervisor belongs to (itself, at the root).
@@ -168,13 +213,11 @@ pub(crate) struct Core {
     shutdown_pass: Mutex<Option<ShutdownPass>>,
 }
 
-/// What the pass of a concurrent shutdown leaves the control loop.
+/// What the pass of a concurrent shutdown leaves the control loop: the
+/// deadlines it set (children asked together share one).
 #[derive(Debug, Default)]
 pub(crate) struct ShutdownPass {
-    /// The deadlines it set (children asked together share one).
     pub(crate) deadlines: Vec<tokio::time::Instant>,
-    /// Children marked `Stopping` that had no run to cancel.
-    pub(crate) no_run: Vec<Arc<Slot>>,
 }
 
 /// The path of `name` under `parent`.
@@ -183,6 +226,18 @@ pub(crate) fn child_path(parent: &str, name: &Arc<str>) -> Arc<str> {
         name.clone()
     } else {
         Arc::from(format!("{parent}/{name}"))
+    }
+}
+
+/// Why `name` cannot name a child or a supervisor, if it cannot: it is a
+/// segment of a path, so it is not empty and holds no `/`.
+pub(crate) fn invalid_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("a name must not be empty")
+    } else if name.contains('/') {
+        Some("a name must not contain '/', which separates the segments of a path")
+    } else {
+        None
     }
 }
 
@@ -200,6 +255,7 @@ impl Core {
             cancel,
             tracker: TaskTracker::new(),
             registry: RwLock::new(Registry::default()),
+            closing: AtomicBool::new(false),
             mailbox,
             inbox: Mutex::new(Some(inbox)),
             finished: watch::Sender::new(None),
@@ -207,7 +263,7 @@ impl Core {
             prometheus,
             events,
             default_backoff,
-            stops_pending: std::sync::atomic::AtomicUsize::new(0),
+            stops_pending: AtomicUsize::new(0),
             stops_done: tokio::sync::Notify::new(),
             root: OnceLock::new(),
             shutdown_pass: Mutex::new(None),
@@ -247,15 +303,21 @@ impl Core {
         self.registry.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn registry_mut(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The children, in declaration order.
     pub(crate) fn slots(&self) -> Vec<Arc<Slot>> {
-        self.registry().slots.clone()
+        self.registry().iter().cloned().collect()
     }
 
     pub(crate) fn slot(&self, name: &str) -> Option<Arc<Slot>> {
         let registry = self.registry();
-        registry
-            .find(name, self.name_offset())
-            .map(|i| registry.slots[i].clone())
+        let position = registry.find(name, self.name_offset())?;
+        registry.slots[position].clone()
     }
 
     /// Where a child's name starts in its path.
@@ -267,7 +329,7 @@ impl Core {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.registry().slots.len()
+        self.registry().live
     }
 
     /// Snapshots of every child and, depth first, of their subtrees.
@@ -283,6 +345,22 @@ impl Core {
         out
     }
 
+    /// The paths of the children given up on by their circuit breakers,
+    /// anywhere in the tree.
+    pub(crate) fn given_up(&self, out: &mut Vec<String>) {
+        for slot in self.slots() {
+            let subtree = slot.with(|state, _| {
+                if state.given_up() {
+                    out.push(slot.path.to_string());
+                }
+                state.subtree().cloned()
+            });
+            if let Some(subtree) = subtree {
+                subtree.given_up(out);
+            }
+        }
+    }
+
     /// Registers `service` (visible at once) and starts it.
     pub(crate) fn add(
         self: &Arc<Self>,
@@ -295,9 +373,11 @@ impl Core {
                 self.record_spawn();
                 tracing::info!(service = &*slot.path, policy = %slot.policy, "service spawned");
                 // Started here rather than by the actor: spawning many
-                // services must not queue behind one task. A shutdown that
-                // raced with this finds the slot registered and stops it.
-                self.launch(slot, Duration::ZERO);
+                // services must not queue behind one task. The slot was
+                // registered with its first attempt live, so whatever
+                // happens before the task exists (a shutdown, a group
+                // restart) finds it, and stops it.
+                self.spawn_attempt(slot, 1, None, Duration::ZERO);
             }
             Err(error) => tracing::error!(%error, "spawn rejected"),
         }
@@ -306,6 +386,12 @@ impl Core {
 
     fn register(&self, service: ServiceRef, overrides: Overrides) -> Result<Arc<Slot>, SpawnError> {
         let name: Arc<str> = Arc::from(service.name());
+        if let Some(problem) = invalid_name(&name) {
+            return Err(SpawnError::InvalidName {
+                name: name.to_string(),
+                problem,
+            });
+        }
         let backoff = match overrides.backoff.or_else(|| service.backoff_config()) {
             Some(own) => Arc::new(own),
             None => self.default_backoff.clone(),
@@ -316,12 +402,9 @@ impl Core {
                 service: name.to_string(),
                 source,
             })?;
-        let mut registry = self
-            .registry
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut registry = self.registry_mut();
         // Checked under the registry lock, which shutdown takes to close it.
-        if registry.closed || self.cancel.is_cancelled() {
+        if self.closing.load(Ordering::Acquire) || self.cancel.is_cancelled() {
             return Err(SpawnError::ShuttingDown {
                 service: name.to_string(),
             });
@@ -334,6 +417,7 @@ impl Core {
                     .restart
                     .unwrap_or_else(|| service.restart_policy()),
                 critical: overrides.critical.unwrap_or_else(|| service.is_critical()),
+                expendable: overrides.expendable.unwrap_or(false),
                 shutdown_timeout: overrides
                     .shutdown_timeout
                     .or_else(|| service.shutdown_timeout())
@@ -345,10 +429,17 @@ impl Core {
         ));
         let name_offset = self.name_offset();
         let hash = name_hash(&name);
-        let Registry { slots, index, .. } = &mut *registry;
+        let Registry {
+            slots, index, live, ..
+        } = &mut *registry;
         let entry = index.entry(
             probe_hash(hash),
-            |p| p.hash == hash && slots[p.slot as usize].name(name_offset) == &*name,
+            |p| {
+                p.hash == hash
+                    && slots[p.slot as usize]
+                        .as_ref()
+                        .is_some_and(|s| s.name(name_offset) == &*name)
+            },
             |p| probe_hash(p.hash),
         );
         match entry {
@@ -363,31 +454,106 @@ impl Core {
                     slot: position,
                     hash,
                 });
-                slots.push(slot.clone());
+                slots.push(Some(slot.clone()));
+                *live += 1;
             }
             hashbrown::hash_table::Entry::Occupied(entry) => {
                 let i = entry.get().slot as usize;
-                if !slots[i].phase().is_terminal() {
+                if slots[i].as_ref().is_some_and(|s| !s.phase().is_terminal()) {
                     return Err(SpawnError::DuplicateName {
                         name: name.to_string(),
                     });
                 }
-                slots[i] = slot.clone();
+                slots[i] = Some(slot.clone());
             }
         }
         Ok(slot)
     }
 
-    /// Runs one attempt of `slot` in a task of its own, after `delay`.
-    pub(crate) fn launch(self: &Arc<Self>, slot: &Arc<Slot>, delay: Duration) {
+    /// Forgets `slot`, which has terminated: its entry, and its series in
+    /// the Prometheus metrics. Whether it was listed.
+    pub(crate) fn remove(&self, slot: &Arc<Slot>) -> bool {
+        let removed = self.registry_mut().remove(slot, self.name_offset());
+        if removed {
+            let path = [&*slot.path];
+            let _ = self
+                .prometheus
+                .supervisor_restarts_total
+                .remove_label_values(&path);
+            let _ = self
+                .prometheus
+                .supervisor_circuit_breaker_trips
+                .remove_label_values(&path);
+        }
+        removed
+    }
+
+    /// Whether shutdown has begun: nothing starts any more.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Runs a new attempt of `slot` after `delay`: whether it did. Not
+    /// once the supervisor is closing, nor for a child that has terminated,
+    /// is being stopped, or already has a run.
+    pub(crate) fn launch(self: &Arc<Self>, slot: &Arc<Slot>, delay: Duration) -> bool {
+        self.start_attempt(slot, delay, false)
+    }
+
+    /// Starts a terminated child again (an operator's `restart_child`), with
+    /// a fresh backoff: whether it did (not once the supervisor is closing).
+    pub(crate) fn revive(self: &Arc<Self>, slot: &Arc<Slot>) -> bool {
+        let revived = self.start_attempt(slot, Duration::ZERO, true);
+        if revived {
+            self.record_spawn();
+        }
+        revived
+    }
+
+    fn start_attempt(self: &Arc<Self>, slot: &Arc<Slot>, delay: Duration, revive: bool) -> bool {
         // Only an attempt that waits needs its token before it starts.
         let token = (!delay.is_zero()).then(CancellationToken::new);
-        let generation = slot.with(|state, _| {
+        let generation = slot.with(|state, tx| {
+            // Under the slot's lock: a concurrent shutdown's pass, which
+            // sets `closing` before it visits any child, has either seen
+            // this child's new run, or is seen here.
+            if self.is_closing() || state.stop.is_some() || !matches!(state.run, Run::Idle) {
+                return None;
+            }
+            if revive {
+                if !tx.apply(
+                    &mut state.lifecycle,
+                    Some("restarted by request"),
+                    ServiceLifecycle::revive,
+                ) {
+                    return None;
+                }
+                state.backoff.reset();
+            } else if state.lifecycle.phase().is_terminal() {
+                return None;
+            }
             state.generation += 1;
-            state.stop = None;
-            state.run_token.clone_from(&token);
-            state.generation
+            state.run = Run::Live {
+                task: None,
+                token: token.clone(),
+            };
+            Some(state.generation)
         });
+        let Some(generation) = generation else {
+            return false;
+        };
+        self.spawn_attempt(slot, generation, token, delay);
+        true
+    }
+
+    /// Spawns the task of the attempt of `generation`, live in the slot.
+    fn spawn_attempt(
+        self: &Arc<Self>,
+        slot: &Arc<Slot>,
+        generation: u64,
+        token: Option<CancellationToken>,
+        delay: Duration,
+    ) {
         // Spawned outside the lock, which the new task takes first thing.
         let task = self.tracker.spawn(attempt::run(
             self.clone(),
@@ -397,29 +563,23 @@ impl Core {
             delay,
         ));
         slot.with(|state, _| {
-            // Unless the attempt already ended (and the actor saw it), or a
-            // newer one replaced it.
-            if state.generation == generation && state.ended_generation != generation {
-                state.attempt = Some(Attempt { task });
+            // Unless the attempt already ended, or was replaced.
+            if state.generation == generation
+                && let Run::Live { task: kept, .. } = &mut state.run
+            {
+                *kept = Some(task);
             }
         });
     }
 
-    /// Refuses new children from now on.
-    pub(crate) fn close(&self) {
-        self.registry
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .closed = true;
-    }
-
-    /// Asks for shutdown. With concurrent stop order, every live child is
-    /// asked to stop here and now, in one pass (it shows `Stopping`, its run
-    /// is cancelled, its shutdown timeout starts), which leaves the control
-    /// loop the deadlines to watch and the children it must stop itself
-    /// (those without a run under way). In reverse order the control loop
-    /// asks each at its turn.
+    /// Asks for shutdown: from now on nothing starts. With concurrent stop
+    /// order, every live child is asked to stop here and now, in one pass
+    /// (it shows `Stopping`, its run is cancelled, its shutdown timeout
+    /// starts; one without a run terminates at once), which leaves the
+    /// control loop the deadlines to watch. In reverse order the control
+    /// loop asks each at its turn.
     pub(crate) fn request_shutdown(&self) {
+        self.close();
         if self.settings.order == ShutdownOrder::Concurrent {
             self.stop_all();
         }
@@ -430,51 +590,61 @@ impl Core {
         }
     }
 
-    /// The pass of a concurrent shutdown, once: the registry is closed under
-    /// the same lock, so no child can join unasked.
+    /// Refuses new children, launches and runs from now on.
+    fn close(&self) {
+        let _registry = self.registry_mut();
+        self.closing.store(true, Ordering::Release);
+    }
+
+    /// The pass of a concurrent shutdown, once.
     fn stop_all(&self) {
-        let mut registry = self
-            .registry
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if registry.closed {
-            return;
-        }
-        registry.closed = true;
-        let now = tokio::time::Instant::now();
-        // Counted up front, in one update: attempts that stop during the
-        // pass count down from it; the children not waited for are given
-        // back at the end.
-        let all = registry.slots.len();
-        self.stops_pending.fetch_add(all, Ordering::AcqRel);
-        let mut waited = 0;
-        let mut pass = ShutdownPass::default();
-        for slot in &registry.slots {
-            match slot.with(|state, tx| state.stop_for_shutdown(tx, slot, now)) {
-                slot::ShutdownStop::Waited(deadline) => {
-                    waited += 1;
-                    if pass.deadlines.last() != Some(&deadline) {
-                        pass.deadlines.push(deadline);
-                    }
-                }
-                slot::ShutdownStop::NoRun => pass.no_run.push(slot.clone()),
-                slot::ShutdownStop::Nothing => {}
-            }
-        }
-        *self
+        let registry = self.registry_mut();
+        let mut pass = self
             .shutdown_pass
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(pass);
+            .unwrap_or_else(PoisonError::into_inner);
+        if pass.is_some() {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        // Counted up front, in one update: attempts that stop during the
+        // pass count down from it; what was not waited for is given back
+        // at the end.
+        let all = registry.live;
+        self.stops_pending.fetch_add(all, Ordering::AcqRel);
+        let mut give_back = all;
+        let mut deadlines = Vec::new();
+        for slot in registry.iter() {
+            match slot.with(|state, tx| state.stop_for_shutdown(tx, slot, now)) {
+                ShutdownStop::Waited(deadline) => {
+                    give_back -= 1;
+                    if deadlines.last() != Some(&deadline) {
+                        deadlines.push(deadline);
+                    }
+                }
+                ShutdownStop::Terminated(uptime, waited) => {
+                    if let Some(uptime) = uptime {
+                        self.record_termination(uptime);
+                    }
+                    give_back += usize::from(waited);
+                }
+                ShutdownStop::Nothing => {}
+            }
+        }
+        *pass = Some(ShutdownPass { deadlines });
+        drop(pass);
         drop(registry);
-        self.stops_done_n(all - waited);
+        self.stops_done_n(give_back);
     }
 
     /// What the pass of a concurrent shutdown left for the control loop.
-    pub(crate) fn take_shutdown_pass(&self) -> Option<ShutdownPass> {
+    pub(crate) fn take_shutdown_pass(&self) -> Vec<tokio::time::Instant> {
         self.shutdown_pass
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take()
+            .as_mut()
+            .map(|pass| std::mem::take(&mut pass.deadlines))
+            .unwrap_or_default()
     }
 
     /// Forgets that `slot` is waited for: whether it was.
@@ -522,18 +692,58 @@ impl Core {
         }
     }
 
-    /// Aborts every attempt still running: the supervisor itself is going
-    /// away without having stopped them (its future was dropped).
+    /// Aborts every attempt still running, in the whole subtree: the
+    /// supervisor itself is going away without having stopped them (its
+    /// own parent aborted it). They are reported as aborted.
     pub(crate) fn abort_all(&self) {
+        if self.finished_now().is_some() {
+            return;
+        }
+        self.close();
+        let mut report = DrainReport::default();
         for slot in self.slots() {
-            slot.with(|state, _| {
-                if let Some(attempt) = state.end_attempt() {
+            let (aborted, subtree) = slot.with(|state, tx| {
+                let mut aborted = false;
+                if let Run::Live { task, .. } = std::mem::take(&mut state.run) {
                     state.generation += 1;
-                    attempt.task.abort();
+                    if let Some(task) = task {
+                        task.abort();
+                        state.rare().aborted = Some(task);
+                    }
+                    aborted = true;
                 }
-                if let Some(subtree) = state.subtree() {
-                    subtree.abort_all();
+                if state.stop_deadline.take().is_some() {
+                    self.stop_done();
                 }
+                let uptime = state.terminate(
+                    tx,
+                    if aborted {
+                        TerminationReason::Aborted
+                    } else {
+                        TerminationReason::Cancelled
+                    },
+                );
+                (aborted.then_some(uptime), state.subtree().cloned())
+            });
+            if let Some(uptime) = aborted {
+                report.aborted.push(slot.path.to_string());
+                if let Some(uptime) = uptime {
+                    self.record_termination(uptime);
+                }
+            } else {
+                report.stopped += 1;
+            }
+            if let Some(subtree) = subtree {
+                subtree.abort_all();
+                if let Some(finished) = subtree.finished_now() {
+                    report.absorb(&finished.report);
+                }
+            }
+        }
+        if self.finished_now().is_none() {
+            self.set_finished(Finished {
+                report,
+                error: None,
             });
         }
     }

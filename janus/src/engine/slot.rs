@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Core;
-use crate::backoff::BackoffState;
+use crate::backoff::{BackoffConfig, BackoffState};
 use crate::events::{EventHub, LifecycleEvent};
 use crate::lifecycle::{
     ServiceLifecycle, ServiceLifecycleSnapshot, ServicePhase, TerminationReason, TransitionError,
@@ -33,53 +33,158 @@ pub(crate) fn checked(result: Result<(), TransitionError>) -> bool {
     }
 }
 
-/// Why the supervisor asked a child to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why the supervisor asked a child to stop. A later request for a
+/// stronger reason takes over one under way: a shutdown over a command, a
+/// command over a group restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum StopWhy {
-    /// The supervisor shuts down.
-    Shutdown,
-    /// `stop_child` / `restart_child`.
-    Command,
     /// A sibling's failure restarts this child with it.
     Group,
+    /// `stop_child`, `restart_child`, `remove_child`.
+    Command,
+    /// The supervisor shuts down.
+    Shutdown,
+}
+
+/// How a run of a child ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Clean,
+    Failed(Box<str>),
+    /// Stopped before `run()` was called.
+    NotStarted,
+    /// The task was dropped before it could say (a runtime shutting down).
+    Dropped,
+}
+
+impl Outcome {
+    /// The failure, if the run failed.
+    pub(crate) fn error(&self) -> Option<&str> {
+        match self {
+            Self::Failed(error) => Some(error),
+            Self::Dropped => Some(DROPPED),
+            Self::Clean | Self::NotStarted => None,
+        }
+    }
+
+    /// Why a run that was asked to stop (by a shutdown or a command)
+    /// terminated.
+    pub(crate) fn stop_reason(&self) -> TerminationReason {
+        match self {
+            Self::Clean | Self::NotStarted => TerminationReason::Cancelled,
+            Self::Failed(error) => TerminationReason::FailedDuringShutdown(error.to_string()),
+            Self::Dropped => TerminationReason::Aborted,
+        }
+    }
+
+    /// Why a run that ended on its own terminated because its supervisor
+    /// shuts down.
+    pub(crate) fn shutdown_reason(&self) -> TerminationReason {
+        match self.error() {
+            Some(error) => TerminationReason::FailedDuringShutdown(error.to_owned()),
+            None => TerminationReason::Cancelled,
+        }
+    }
+}
+
+/// The failure recorded for a run whose task was dropped.
+const DROPPED: &str = "the service's task was dropped";
+
+/// How the last run ended, kept for the control loop: an [`Outcome`] and
+/// whether the run was asked to stop, packed in three words (it waits in
+/// the slot of every child whose run ended).
+#[derive(Debug)]
+pub(crate) struct Exit {
+    error: Option<Box<str>>,
+    ending: Ending,
+    /// Whether the supervisor had asked the run to stop before it ended:
+    /// if not, it ended on its own, and its restart policy decides what
+    /// follows.
+    pub(crate) asked: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    Clean,
+    Failed,
+    NotStarted,
+    Dropped,
+}
+
+impl Exit {
+    fn new(outcome: Outcome, asked: bool) -> Self {
+        let (ending, error) = match outcome {
+            Outcome::Clean => (Ending::Clean, None),
+            Outcome::Failed(error) => (Ending::Failed, Some(error)),
+            Outcome::NotStarted => (Ending::NotStarted, None),
+            Outcome::Dropped => (Ending::Dropped, None),
+        };
+        Self {
+            error,
+            ending,
+            asked,
+        }
+    }
+
+    /// How the run ended.
+    pub(crate) fn outcome(self) -> Outcome {
+        match (self.ending, self.error) {
+            (Ending::Failed, Some(error)) => Outcome::Failed(error),
+            (Ending::Failed | Ending::Clean, _) => Outcome::Clean,
+            (Ending::NotStarted, _) => Outcome::NotStarted,
+            (Ending::Dropped, _) => Outcome::Dropped,
+        }
+    }
+}
+
+/// What a child's current generation is doing.
+#[derive(Debug, Default)]
+pub(crate) enum Run {
+    /// Nothing: terminated, or parked for a group restart.
+    #[default]
+    Idle,
+    /// An attempt's task exists: waiting out a backoff, about to start, or
+    /// running.
+    Live {
+        /// Kept as spawned (taking an abort handle from it would cost a
+        /// reference count per launch); set just after the spawn.
+        task: Option<JoinHandle<()>>,
+        /// The run's cancellation. Made by the attempt as it starts (at
+        /// launch for one that first waits out a backoff): spawning a
+        /// service allocates no token on the caller's thread.
+        token: Option<CancellationToken>,
+    },
+    /// The attempt ended; the control loop has not taken its exit yet.
+    Ended(Exit),
 }
 
 /// What [`SlotState::stop_for_shutdown`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ShutdownStop {
-    /// Nothing new to wait for: the child has terminated, or its run was
-    /// cancelled and was already waited for.
+    /// Nothing new to wait for: the child had terminated, or its run was
+    /// already waited for.
     Nothing,
-    /// Marked `Stopping`; it has no run to cancel (the control loop stops it).
-    NoRun,
+    /// It had no run (or its run had ended): terminated here, after `uptime`
+    /// running; `true` if it had been waited for.
+    Terminated(Option<Duration>, bool),
     /// Its run was cancelled, and is waited for until this deadline (to be counted).
     Waited(Instant),
-}
-
-/// The task running (or about to run) one attempt of a child.
-#[derive(Debug)]
-pub(crate) struct Attempt {
-    /// Kept as spawned: taking an abort handle from it would cost a
-    /// reference count per launch.
-    pub(crate) task: JoinHandle<()>,
 }
 
 #[derive(Debug)]
 pub(crate) struct SlotState {
     pub(crate) lifecycle: ServiceLifecycle,
     pub(crate) backoff: BackoffState,
-    /// Bumped at each launch and abort; exits of older attempts are ignored.
+    /// Bumped at each launch and abort: an attempt of another generation is
+    /// stale, and what it reports is ignored.
     pub(crate) generation: u64,
-    /// When the supervisor stops waiting for this child to stop.
-    pub(crate) stop_deadline: Option<tokio::time::Instant>,
-    /// The last generation whose end the actor has handled.
-    pub(crate) ended_generation: u64,
-    pub(crate) attempt: Option<Attempt>,
-    /// The current run's cancellation. Created by the attempt as it starts
-    /// (at launch for one that first waits out a backoff): spawning a
-    /// service allocates no token on the caller's thread.
-    pub(crate) run_token: Option<CancellationToken>,
+    pub(crate) run: Run,
+    /// Why the supervisor asked the current run to stop, until it has.
     pub(crate) stop: Option<StopWhy>,
+    /// When the supervisor stops waiting for the run to stop. Set exactly
+    /// while the core counts the child as pending (`Core::stops_pending`):
+    /// whoever clears it counts down.
+    pub(crate) stop_deadline: Option<Instant>,
     /// Ready, during the current run (see `JanusService::reports_readiness`).
     pub(crate) ready: bool,
     /// What few children use; see [`SlotState::rare`].
@@ -126,6 +231,9 @@ pub(crate) struct Slot {
     pub(crate) service: ServiceRef,
     pub(crate) policy: RestartPolicy,
     pub(crate) critical: bool,
+    /// May be given up on (its breaker opens) without its supervisor
+    /// escalating; the tree then reports itself degraded.
+    pub(crate) expendable: bool,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) reports_readiness: bool,
     pub(crate) heartbeat_timeout: Option<Duration>,
@@ -183,11 +291,15 @@ pub(crate) struct SlotConfig {
     pub(crate) service: ServiceRef,
     pub(crate) policy: RestartPolicy,
     pub(crate) critical: bool,
+    pub(crate) expendable: bool,
     pub(crate) shutdown_timeout: Duration,
-    pub(crate) backoff: Arc<crate::backoff::BackoffConfig>,
+    pub(crate) backoff: Arc<BackoffConfig>,
 }
 
 impl Slot {
+    /// A child about to be launched for the first time: its first attempt
+    /// (generation 1) is live from the start, so that nothing can find it
+    /// registered and neither running nor stopped.
     pub(crate) fn new(config: SlotConfig, events: Arc<EventHub>) -> Self {
         let reports_readiness = config.service.reports_readiness();
         let heartbeat_timeout = config.service.heartbeat_timeout();
@@ -197,6 +309,7 @@ impl Slot {
             service,
             policy,
             critical,
+            expendable,
             shutdown_timeout,
             backoff,
         } = config;
@@ -204,11 +317,12 @@ impl Slot {
             state: Mutex::new(SlotState {
                 lifecycle: ServiceLifecycle::with_shared_name(name),
                 backoff: BackoffState::shared(backoff),
-                generation: 0,
-                ended_generation: 0,
+                generation: 1,
+                run: Run::Live {
+                    task: None,
+                    token: None,
+                },
                 stop_deadline: None,
-                attempt: None,
-                run_token: None,
                 stop: None,
                 ready: false,
                 rare: None,
@@ -219,6 +333,7 @@ impl Slot {
             service,
             policy,
             critical,
+            expendable,
             shutdown_timeout,
             events,
         }
@@ -299,25 +414,67 @@ impl SlotState {
             .is_some_and(|task| !task.is_finished())
     }
 
+    /// Whether the child was given up on: terminated by its circuit breaker.
+    pub(crate) fn given_up(&self) -> bool {
+        matches!(
+            self.lifecycle.termination_reason(),
+            Some(TerminationReason::CircuitBreakerOpen { .. })
+        )
+    }
+
     /// Cancels the current run, if it has started (one that has not sees
     /// `stop` as it starts, and does not).
     pub(crate) fn cancel_run(&self) {
-        if let Some(token) = &self.run_token {
+        if let Run::Live {
+            token: Some(token), ..
+        } = &self.run
+        {
             token.cancel();
         }
     }
 
-    /// Forgets the attempt that ended (or is aborted): its task, and its
-    /// run's cancellation.
-    pub(crate) fn end_attempt(&mut self) -> Option<Attempt> {
-        self.run_token = None;
-        self.attempt.take()
+    /// The exit of the run that ended, for the control loop to handle once.
+    pub(crate) fn take_exit(&mut self) -> Option<Exit> {
+        match std::mem::take(&mut self.run) {
+            Run::Ended(exit) => Some(exit),
+            other => {
+                self.run = other;
+                None
+            }
+        }
+    }
+
+    /// Records how the run of `generation` ended, as its attempt finishes:
+    /// the failure is counted here, once, whoever handles the exit. A run
+    /// stopped for a shutdown terminates here too, so that a mass shutdown
+    /// finishes in parallel on every worker instead of queueing a message
+    /// per service behind the control loop.
+    pub(crate) fn end_run(
+        &mut self,
+        tx: &Transitions<'_>,
+        generation: u64,
+        outcome: Outcome,
+    ) -> RunEnd {
+        if self.generation != generation || !matches!(self.run, Run::Live { .. }) {
+            return RunEnd::Stale;
+        }
+        self.ready = false;
+        if let Some(error) = outcome.error() {
+            self.lifecycle.record_failure(error);
+        }
+        if self.stop == Some(StopWhy::Shutdown) {
+            self.run = Run::Idle;
+            let waited = self.stop_deadline.take().is_some();
+            return RunEnd::Terminated(self.terminate(tx, outcome.stop_reason()), waited);
+        }
+        self.run = Run::Ended(Exit::new(outcome, self.stop.is_some()));
+        RunEnd::Reported
     }
 
     /// Asks the child to stop for a shutdown that stops everyone at once:
-    /// `Stopping`, and its run cancelled and waited for until `now` plus its
+    /// `Stopping`, its run cancelled and waited for until `now` plus its
     /// timeout (unless already waited for, by a group restart or a command).
-    /// A child without a run under way is left to the control loop.
+    /// A child without a run, or whose run has ended, terminates here.
     pub(crate) fn stop_for_shutdown(
         &mut self,
         tx: &Transitions<'_>,
@@ -336,16 +493,28 @@ impl SlotState {
                 ServiceLifecycle::transition_to_stopping,
             );
         }
-        if self.attempt.is_none() {
-            return ShutdownStop::NoRun;
-        }
-        self.cancel_run();
-        if self.stop_deadline.is_some() {
-            return ShutdownStop::Nothing;
-        }
-        let deadline = now + slot.shutdown_timeout;
-        self.stop_deadline = Some(deadline);
-        ShutdownStop::Waited(deadline)
+        let reason = match std::mem::take(&mut self.run) {
+            live @ Run::Live { .. } => {
+                self.run = live;
+                self.cancel_run();
+                if self.stop_deadline.is_some() {
+                    return ShutdownStop::Nothing;
+                }
+                let deadline = deadline_after(now, slot.shutdown_timeout);
+                self.stop_deadline = Some(deadline);
+                return ShutdownStop::Waited(deadline);
+            }
+            Run::Ended(exit) => {
+                if exit.asked {
+                    exit.outcome().stop_reason()
+                } else {
+                    exit.outcome().shutdown_reason()
+                }
+            }
+            Run::Idle => TerminationReason::Cancelled,
+        };
+        let waited = self.stop_deadline.take().is_some();
+        ShutdownStop::Terminated(self.terminate(tx, reason), waited)
     }
 
     /// [`Slot::terminate`], on an already locked slot.
@@ -369,9 +538,34 @@ impl SlotState {
         }
         tx.apply(lc, None, |lc| lc.transition_to_terminated(reason));
         self.stop = None;
+        self.ready = false;
         Some(self.lifecycle.cumulative_running_time())
     }
 }
+
+/// What [`SlotState::end_run`] did.
+#[derive(Debug)]
+pub(crate) enum RunEnd {
+    /// The run was replaced or aborted: nothing to report.
+    Stale,
+    /// Kept for the control loop, which must be told.
+    Reported,
+    /// Stopped for a shutdown: terminated (after `uptime` running, if this
+    /// call did it); `true` if it had been waited for.
+    Terminated(Option<Duration>, bool),
+}
+
+/// `now + timeout`, or, for a timeout too long to be added (an "infinite"
+/// `Duration::MAX`), a time so far ahead that it never comes: as long as it
+/// takes.
+pub(crate) fn deadline_after(now: Instant, timeout: Duration) -> Instant {
+    /// About a century: beyond any uptime, and within every clock's range.
+    const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+    now.checked_add(timeout.min(FOREVER))
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
+}
+
 #[cfg(all(test, target_pointer_width = "64"))]
 mod tests {
     /// A supervisor keeps a slot per child, idle or not: what most children

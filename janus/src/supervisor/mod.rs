@@ -155,6 +155,14 @@ impl SpawnOptions {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpawnError {
+    /// The name cannot be a segment of a path: empty, or holding a `/`.
+    #[error("invalid service name '{name}': {problem}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// A live service already has this name.
     #[error(
         "a service named '{name}' is already supervised; names must be unique \
@@ -237,12 +245,15 @@ pub struct MetricsSnapshot {
     pub circuit_breaker_trips: u64,
 }
 
-/// What [`JanusSupervisor::wait_for_drain`] found.
+/// What [`JanusSupervisor::wait_for_drain`] (or a tree's
+/// [`wait`](crate::tree::SupervisorHandle::wait)) found, over the whole
+/// tree: nested supervisors' children included, named by their paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DrainReport {
     /// Services that stopped by themselves (or had already terminated).
     pub stopped: usize,
-    /// Services aborted because they outlived their shutdown timeout.
+    /// Services aborted because they outlived their shutdown timeout (or
+    /// whose supervisor was aborted), by path.
     pub aborted: Vec<String>,
     /// Aborted services whose task still had not finished after a grace
     /// period: they are blocked in synchronous code that cannot be aborted.
@@ -256,6 +267,14 @@ impl DrainReport {
     #[must_use]
     pub fn is_clean(&self) -> bool {
         self.aborted.is_empty() && self.unresponsive.is_empty()
+    }
+
+    /// Adds what a nested supervisor's drain found.
+    pub(crate) fn absorb(&mut self, nested: &Self) {
+        self.stopped += nested.stopped;
+        self.aborted.extend(nested.aborted.iter().cloned());
+        self.unresponsive
+            .extend(nested.unresponsive.iter().cloned());
     }
 }
 
@@ -294,15 +313,25 @@ pub(crate) async fn settle(core: &Arc<Core>) -> Finished {
         .await
         .is_err()
     {
-        finished.report.unresponsive = core
-            .slots()
-            .iter()
-            .filter(|slot| slot.with(|state, _| state.unresponsive()))
-            .map(|slot| slot.path.to_string())
-            .collect();
+        unresponsive(core, &mut finished.report.unresponsive);
     }
     finished.report.elapsed = started.elapsed();
     finished
+}
+
+/// The aborted services of the tree whose task still has not finished.
+fn unresponsive(core: &Core, out: &mut Vec<String>) {
+    for slot in core.slots() {
+        let subtree = slot.with(|state, _| {
+            if state.unresponsive() {
+                out.push(slot.path.to_string());
+            }
+            state.subtree().cloned()
+        });
+        if let Some(subtree) = subtree {
+            unresponsive(&subtree, out);
+        }
+    }
 }
 
 pub(crate) fn install_signals() -> std::io::Result<signal::Signals> {
@@ -450,6 +479,7 @@ impl JanusSupervisor {
             order: ShutdownOrder::Concurrent,
             default_backoff: config.default_backoff.clone(),
             shutdown_timeout: config.shutdown_timeout,
+            escalate_given_up: false,
         };
         let core = Arc::new(Core::new(
             settings,
