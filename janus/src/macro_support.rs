@@ -4,8 +4,10 @@
 //! implementation, less generated code, and faster builds.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
@@ -61,7 +63,9 @@ impl<E: Into<anyhow::Error>> IntoServiceResult for Result<(), E> {
 }
 
 /// `on_start` (raced against cancellation), then `body`; then `on_stop`,
-/// always. Returns the first error of `on_start` or `body`.
+/// always. Returns the first error of `on_start` or `body`; a panic in
+/// `on_stop` is a failure too, reported after that error rather than in its
+/// place.
 ///
 /// The body is not raced: a step loop watches cancellation itself, and a
 /// `#[run]` method must be left to shut down gracefully.
@@ -92,8 +96,16 @@ where
         body.await.into_service_result()
     }
     .await;
-    on_stop.await;
-    result
+    match AssertUnwindSafe(on_stop).catch_unwind().await {
+        Ok(()) => result,
+        Err(panic) => {
+            let panic = crate::engine::panic_message(&*panic);
+            Err(match result {
+                Ok(()) => anyhow::anyhow!("on_stop {panic}"),
+                Err(error) => anyhow::anyhow!("{error:#} (then on_stop {panic})"),
+            })
+        }
+    }
 }
 
 /// Calls `step` until it fails or `cancel` fires: back to back, or on an

@@ -373,3 +373,76 @@ async fn a_run_method_is_left_to_shut_down_gracefully() {
         "not dropped at cancellation"
     );
 }
+
+/// A step fails, then `on_stop` panics: the step's error stays the run's
+/// failure, with the panic recorded beside it, not instead of it.
+#[janus::service(restart = "never")]
+struct Clumsy;
+
+#[janus::service]
+impl Clumsy {
+    #[step]
+    async fn work(&self) -> janus::Result<()> {
+        anyhow::bail!("disk full")
+    }
+
+    #[on_stop]
+    async fn close(&self) {
+        panic!("close failed");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_on_stop_keeps_the_step_error() {
+    let supervisor = JanusSupervisor::new(SupervisorConfig::default().without_signal_handler());
+    supervisor.spawn_service(Box::new(Clumsy)).expect("spawned");
+    sleep(ms(10)).await;
+    let snap = supervisor
+        .service_lifecycle("clumsy")
+        .await
+        .expect("listed");
+    assert_eq!(snap.total_failures, 1);
+    assert_eq!(
+        snap.last_error.as_deref(),
+        Some("disk full (then on_stop panicked: close failed)")
+    );
+    assert_eq!(
+        snap.termination_reason.as_deref(),
+        Some("unrecoverable: disk full (then on_stop panicked: close failed)")
+    );
+}
+
+/// A run cancelled cleanly whose `on_stop` panics failed during shutdown.
+#[janus::service]
+struct Fragile;
+
+#[janus::service]
+impl Fragile {
+    #[step(every = "1s")]
+    async fn work(&self) -> janus::Result<()> {
+        Ok(())
+    }
+
+    #[on_stop]
+    async fn close(&self) {
+        panic!("close failed");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_on_stop_fails_a_clean_run() {
+    let supervisor = JanusSupervisor::new(SupervisorConfig::default().without_signal_handler());
+    supervisor
+        .spawn_service(Box::new(Fragile))
+        .expect("spawned");
+    sleep(ms(10)).await;
+    supervisor.wait_for_drain().await;
+    let snap = supervisor
+        .service_lifecycle("fragile")
+        .await
+        .expect("listed");
+    assert_eq!(
+        snap.termination_reason.as_deref(),
+        Some("failed during shutdown: on_stop panicked: close failed")
+    );
+}

@@ -8,7 +8,6 @@
 //! `async fn` keeps its arguments and every awaited future side by side and
 //! took a 512-byte task; this one fits in 256 (`attempt_fits_a_small_task`).
 
-use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -23,7 +22,7 @@ use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
 
 use super::slot::{Outcome, Run, RunEnd, Slot};
-use super::{Core, Message};
+use super::{Core, Message, panic_message};
 use crate::context::{self, ServiceContext};
 use crate::lifecycle::{ServiceLifecycle, ServicePhase};
 
@@ -253,15 +252,6 @@ impl Drop for Attempt {
             self.end(Outcome::Dropped);
         }
     }
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    let message = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("non-string panic payload");
-    format!("panicked: {message}")
 }
 
 /// Resolves when the run misses its heartbeat deadline.

@@ -220,6 +220,16 @@ pub(crate) struct ShutdownPass {
     pub(crate) deadlines: Vec<tokio::time::Instant>,
 }
 
+/// What a panic said, as a failure's message: `panicked: …`.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload");
+    format!("panicked: {message}")
+}
+
 /// The path of `name` under `parent`.
 pub(crate) fn child_path(parent: &str, name: &Arc<str>) -> Arc<str> {
     if parent.is_empty() {
