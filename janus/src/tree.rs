@@ -304,6 +304,7 @@ pub struct SupervisorSpec {
     order: ShutdownOrder,
     backoff: BackoffConfig,
     restart: RestartPolicy,
+    forced_exit: bool,
     children: Vec<ChildSpec>,
 }
 
@@ -335,8 +336,19 @@ impl SupervisorSpec {
             order: ShutdownOrder::Reverse,
             backoff: BackoffConfig::default(),
             restart: RestartPolicy::OnFailure,
+            forced_exit: true,
             children: Vec::new(),
         }
+    }
+
+    /// Whether a second SIGTERM or SIGINT during the drain of
+    /// [`run_until_shutdown`](Self::run_until_shutdown) exits the process
+    /// at once (default: `true`); see
+    /// [`JanusSupervisor::with_forced_exit`](crate::supervisor::JanusSupervisor::with_forced_exit).
+    /// Only the root's setting counts.
+    pub fn with_forced_exit(mut self, forced_exit: bool) -> Self {
+        self.forced_exit = forced_exit;
+        self
     }
 
     /// Sets the restart strategy.
@@ -547,6 +559,8 @@ impl SupervisorSpec {
             Arc::new(EventHub::default()),
         ));
         core.set_root(Arc::downgrade(&core));
+        core.forced_exit
+            .store(self.forced_exit, std::sync::atomic::Ordering::Relaxed);
         self.build(&core)?;
         core.spawn_actor();
         Ok(SupervisorHandle { core })
@@ -924,7 +938,13 @@ impl SupervisorHandle {
     ///
     /// Why the root gave up.
     pub async fn run_until_shutdown(&self) -> Result<(), SupervisorError> {
-        crate::supervisor::run_with_signals(&self.core, Some(crate::supervisor::install_signals()))
-            .await
+        crate::supervisor::run_with_signals(
+            &self.core,
+            Some(crate::supervisor::install_signals()),
+            self.core
+                .forced_exit
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+        .await
     }
 }

@@ -1,5 +1,6 @@
 //! Signals, end to end in a child process: one SIGTERM drains and exits 0;
-//! a second SIGINT during a stuck drain forces the exit (§3.11).
+//! a second SIGINT during a stuck drain forces the exit (§3.11), unless it
+//! is the first one delivered twice, or the forced exit is off.
 
 #![cfg(unix)]
 
@@ -60,6 +61,9 @@ fn sigterm_drains_and_exits_zero() {
     assert_eq!(probe.wait().code(), Some(0));
 }
 
+/// Beyond the second within which a repeated signal is the same request.
+const DELIBERATE: Duration = Duration::from_millis(1_300);
+
 #[test]
 fn second_sigint_forces_exit() {
     let mut probe = Probe::start("stubborn");
@@ -68,9 +72,38 @@ fn second_sigint_forces_exit() {
     probe.expect_line("stopping");
     // The service ignores cancellation and the timeout is 60 s: only the
     // second signal can end the process now.
+    std::thread::sleep(DELIBERATE);
     probe.signal("INT");
     let status = probe.wait();
     assert_eq!(status.code(), Some(130));
+}
+
+/// `timeout -s INT`, shells and process managers signal the process, then
+/// its process group: one request, delivered twice (here the second comes
+/// as the drain begins, milliseconds after the first). The drain (2 s) runs
+/// to its end, and the code after it too.
+#[test]
+fn a_signal_delivered_twice_is_one_request() {
+    let mut probe = Probe::start("slow");
+    probe.expect_line("ready");
+    probe.signal("TERM");
+    probe.expect_line("stopping");
+    probe.signal("TERM");
+    probe.expect_line("drained");
+    assert_eq!(probe.wait().code(), Some(0));
+}
+
+/// With the forced exit off, a deliberate second signal leaves the drain be.
+#[test]
+fn the_forced_exit_can_be_turned_off() {
+    let mut probe = Probe::start("patient");
+    probe.expect_line("ready");
+    probe.signal("INT");
+    probe.expect_line("stopping");
+    std::thread::sleep(DELIBERATE);
+    probe.signal("INT");
+    probe.expect_line("drained");
+    assert_eq!(probe.wait().code(), Some(0));
 }
 
 #[test]

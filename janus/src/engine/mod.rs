@@ -195,6 +195,9 @@ pub(crate) struct Core {
     /// Set (under the registry's lock) when shutdown begins: no child joins,
     /// none is launched or revived, no attempt starts a run.
     closing: AtomicBool,
+    /// Whether a deliberate second signal during the drain of
+    /// `run_until_shutdown` exits the process (the root's counts).
+    pub(crate) forced_exit: AtomicBool,
     mailbox: mpsc::UnboundedSender<Message>,
     inbox: Mutex<Option<mpsc::UnboundedReceiver<Message>>>,
     finished: watch::Sender<Option<Finished>>,
@@ -266,6 +269,7 @@ impl Core {
             tracker: TaskTracker::new(),
             registry: RwLock::new(Registry::default()),
             closing: AtomicBool::new(false),
+            forced_exit: AtomicBool::new(true),
             mailbox,
             inbox: Mutex::new(Some(inbox)),
             finished: watch::Sender::new(None),

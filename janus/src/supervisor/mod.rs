@@ -339,14 +339,16 @@ pub(crate) fn install_signals() -> std::io::Result<signal::Signals> {
 }
 
 /// Runs until a signal (when `signals` is given), a requested shutdown, or the
-/// supervisor giving up; then drains. A second signal while draining exits
+/// supervisor giving up; then drains. With `forced_exit`, a second signal
+/// while draining (a deliberate one, see [`signal::REPEAT_WINDOW`]) exits
 /// the process at once. Fails if the supervisor gave up, or if the signal
 /// handler could not be installed (the supervisor is drained all the same).
 pub(crate) async fn run_with_signals(
     core: &Arc<Core>,
     signals: Option<std::io::Result<signal::Signals>>,
+    forced_exit: bool,
 ) -> Result<(), crate::tree::SupervisorError> {
-    let (finished, signal_error) = wait_and_drain(core, signals).await;
+    let (finished, signal_error) = wait_and_drain(core, signals, forced_exit).await;
     if let Some(error) = finished.error {
         return Err(error);
     }
@@ -361,6 +363,7 @@ pub(crate) async fn run_with_signals(
 async fn wait_and_drain(
     core: &Arc<Core>,
     signals: Option<std::io::Result<signal::Signals>>,
+    forced_exit: bool,
 ) -> (Finished, Option<std::io::Error>) {
     core.spawn_actor();
     let mut signals = match signals {
@@ -371,6 +374,7 @@ async fn wait_and_drain(
         }
         None => None,
     };
+    let mut first_signal = None;
     let finished = core.finished();
     tokio::select! {
         received = async {
@@ -379,7 +383,10 @@ async fn wait_and_drain(
                 None => std::future::pending().await,
             }
         } => match received {
-            Ok(signal) => tracing::info!(%signal, "received signal: shutting down"),
+            Ok(signal) => {
+                tracing::info!(%signal, "received signal: shutting down");
+                first_signal = Some(Instant::now());
+            }
             Err(error) => tracing::error!(%error, "signal handler failed: shutting down"),
         },
         () = core.cancel.cancelled() => tracing::info!("shutdown requested"),
@@ -390,14 +397,32 @@ async fn wait_and_drain(
         }
     }
     let second_signal = async {
-        match signals.as_mut() {
-            Some(signals) => signals.recv().await.ok(),
-            None => std::future::pending().await,
+        let Some(signals) = signals.as_mut() else {
+            return std::future::pending().await;
+        };
+        loop {
+            let Ok(signal) = signals.recv().await else {
+                return std::future::pending().await;
+            };
+            let now = Instant::now();
+            match first_signal {
+                None => {
+                    tracing::info!(%signal, "received signal: already shutting down");
+                    first_signal = Some(now);
+                }
+                Some(first) if now.saturating_duration_since(first) < signal::REPEAT_WINDOW => {
+                    tracing::debug!(%signal, "the same request delivered again: ignored");
+                }
+                Some(_) if forced_exit => return signal,
+                Some(_) => {
+                    tracing::warn!(%signal, "second signal during shutdown: still draining (forced exit is off)");
+                }
+            }
         }
     };
     tokio::select! {
         finished = drain_and_log(core) => (finished, None),
-        Some(signal) = second_signal => {
+        signal = second_signal => {
             tracing::error!(%signal, "second signal during shutdown: forcing exit");
             std::process::exit(signal.exit_code());
         }
@@ -427,11 +452,22 @@ async fn drain_and_log(core: &Arc<Core>) -> Finished {
 ///
 /// Dropping the supervisor cancels its services (they stop as they would on
 /// shutdown); call [`wait_for_drain`](Self::wait_for_drain) to wait for them.
-#[derive(Debug)]
 pub struct JanusSupervisor {
     core: Arc<Core>,
     install_signal_handler: bool,
     config: SupervisorConfig,
+}
+
+/// The configuration, the number of services and whether it is shutting
+/// down; not every service.
+impl std::fmt::Debug for JanusSupervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JanusSupervisor")
+            .field("services", &self.core.len())
+            .field("shutting_down", &self.is_shutting_down())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for JanusSupervisor {
@@ -452,6 +488,22 @@ impl JanusSupervisor {
         }
     }
 
+    /// Whether a second SIGTERM or SIGINT during the drain of
+    /// [`run_until_shutdown`](Self::run_until_shutdown) exits the process
+    /// at once, skipping what the drain has not done (default: `true`).
+    /// Turn it off when something else (a process manager's kill timeout)
+    /// bounds the shutdown, or when the code after the drain must run. A
+    /// signal within a second of the first is the same request delivered
+    /// twice (a shell signals the process, then its group), never a
+    /// second one.
+    #[must_use]
+    pub fn with_forced_exit(self, forced_exit: bool) -> Self {
+        self.core
+            .forced_exit
+            .store(forced_exit, AtomicOrdering::Relaxed);
+        self
+    }
+
     /// A supervisor with [`SupervisorConfig::default()`].
     #[must_use]
     pub fn with_defaults() -> Self {
@@ -467,7 +519,11 @@ impl JanusSupervisor {
             tracing::warn!("JanusSupervisor::with_metrics called after spawning: ignored");
             return self;
         }
+        let forced_exit = self.core.forced_exit.load(AtomicOrdering::Relaxed);
         self.core = Self::core(&self.config, metrics);
+        self.core
+            .forced_exit
+            .store(forced_exit, AtomicOrdering::Relaxed);
         self
     }
 
@@ -625,7 +681,9 @@ impl JanusSupervisor {
     /// the cancel token is cancelled), then shuts down and drains.
     ///
     /// While draining, a second signal forces the process to exit at once
-    /// (code 130 for SIGINT, 143 for SIGTERM).
+    /// (code 130 for SIGINT, 143 for SIGTERM), unless it comes within a
+    /// second of the first (the same request, delivered twice) or
+    /// [`with_forced_exit(false)`](Self::with_forced_exit) turned it off.
     ///
     /// # Errors
     ///
@@ -642,7 +700,8 @@ impl JanusSupervisor {
         &self,
         signals: Option<std::io::Result<signal::Signals>>,
     ) -> anyhow::Result<()> {
-        Ok(run_with_signals(&self.core, signals).await?)
+        let forced_exit = self.core.forced_exit.load(AtomicOrdering::Relaxed);
+        Ok(run_with_signals(&self.core, signals, forced_exit).await?)
     }
 }
 

@@ -1,6 +1,13 @@
 //! Termination signals: SIGTERM and SIGINT (Ctrl-C elsewhere).
 
 use std::io;
+use std::time::Duration;
+
+/// A signal that comes within this time of the first is the same request
+/// delivered twice, not a second one: shells, `timeout` and process
+/// managers signal the process and then its process group, and a user who
+/// means "now" presses Ctrl-C again a moment later.
+pub(crate) const REPEAT_WINDOW: Duration = Duration::from_secs(1);
 
 /// The signals a supervisor shuts down on; the streams stay registered so
 /// that a second signal can be told apart from the first.

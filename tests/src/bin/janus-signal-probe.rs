@@ -1,8 +1,10 @@
 //! A process for the signal and exit-code tests: one service that announces
-//! itself and, with `stubborn`, ignores cancellation (so only a second signal
-//! ends the process before its 60 s shutdown timeout); with `doomed`, a tree
-//! whose critical child fails, so that the root gives up and `main` returns
-//! the error.
+//! itself and stops when cancelled; with `stubborn`, it ignores cancellation
+//! (so only a second signal ends the process before its 60 s shutdown
+//! timeout); with `slow`, it takes 2 s to stop; with `patient`, it takes 2 s
+//! and the supervisor's forced exit is off; with `doomed`, a tree whose
+//! critical child fails, so that the root gives up and `main` returns the
+//! error.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -30,16 +32,23 @@ async fn main() -> anyhow::Result<()> {
         say("unreachable: the root should have given up");
         return Ok(());
     }
-    let stubborn = std::env::args().any(|a| a == "stubborn");
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    let stop_takes = match mode.as_str() {
+        "stubborn" => None,
+        "slow" | "patient" => Some(Duration::from_secs(2)),
+        _ => Some(Duration::ZERO),
+    };
     let supervisor = JanusSupervisor::new(
         SupervisorConfig::default().with_shutdown_timeout(Duration::from_secs(60)),
-    );
+    )
+    .with_forced_exit(mode != "patient");
     supervisor.spawn_service(Box::new(service_fn("probe", move |cancel| async move {
         say("ready");
         cancel.cancelled().await;
         say("stopping");
-        if stubborn {
-            std::future::pending::<()>().await;
+        match stop_takes {
+            Some(takes) => tokio::time::sleep(takes).await,
+            None => std::future::pending().await,
         }
         Ok(())
     })))?;
