@@ -204,6 +204,13 @@ async fn main() -> janus::Result<()> {
     let mut events = handle.subscribe();
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
+            let event = match event {
+                Ok(event) => event,
+                Err(lagged) => {
+                    tracing::warn!("{lagged}");
+                    continue;
+                }
+            };
             match &event.reason {
                 Some(reason) => tracing::info!(
                     "{:<30} {} -> {}  ({reason})",

@@ -305,6 +305,7 @@ pub struct SupervisorSpec {
     backoff: BackoffConfig,
     restart: RestartPolicy,
     forced_exit: bool,
+    event_capacity: usize,
     children: Vec<ChildSpec>,
 }
 
@@ -337,8 +338,18 @@ impl SupervisorSpec {
             backoff: BackoffConfig::default(),
             restart: RestartPolicy::OnFailure,
             forced_exit: true,
+            event_capacity: crate::events::DEFAULT_EVENT_CAPACITY,
             children: Vec::new(),
         }
+    }
+
+    /// How many unread lifecycle events the tree keeps for its
+    /// subscribers (default [`DEFAULT_EVENT_CAPACITY`](crate::events::DEFAULT_EVENT_CAPACITY)):
+    /// one that falls further behind is told how many it missed
+    /// ([`Lagged`](crate::events::Lagged)). Only the root's setting counts.
+    pub fn with_event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity;
+        self
     }
 
     /// Whether a second SIGTERM or SIGINT during the drain of
@@ -556,7 +567,7 @@ impl SupervisorSpec {
             self.settings(Arc::from(self.name.as_str())),
             CancellationToken::new(),
             metrics,
-            Arc::new(EventHub::default()),
+            Arc::new(EventHub::new(self.event_capacity)),
         ));
         core.set_root(Arc::downgrade(&core));
         core.forced_exit
@@ -632,7 +643,7 @@ impl JanusService for SupervisorSpec {
             ),
             None => (
                 Arc::from(self.name.as_str()),
-                Arc::new(EventHub::default()),
+                Arc::new(EventHub::new(self.event_capacity)),
                 crate::metrics::metrics().clone(),
             ),
         };
@@ -851,7 +862,8 @@ impl SupervisorHandle {
         self.snapshots().into_iter().find(|s| s.path == path)
     }
 
-    /// A stream of every lifecycle event of the tree from now on.
+    /// A stream of every lifecycle event of the tree from now on, until
+    /// the tree has stopped; bounded (see [`crate::events`]).
     pub fn subscribe(&self) -> EventStream {
         self.core.events.subscribe()
     }

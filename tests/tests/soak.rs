@@ -65,7 +65,9 @@ fn random_tree(rng: &mut StdRng) -> (SupervisorSpec, Vec<(String, Probe)>) {
     // up on by its own breaker).
     let mut root = SupervisorSpec::new("soak")
         .without_intensity_limit()
-        .with_backoff(BackoffConfig::new(ms(100), ms(500)).without_circuit_breaker());
+        .with_backoff(BackoffConfig::new(ms(100), ms(500)).without_circuit_breaker())
+        // Bursts of a thousand services' events, read as they come.
+        .with_event_capacity(1 << 16);
     for s in 0..SUBTREES {
         let strategy = [
             Strategy::OneForOne,
@@ -136,14 +138,23 @@ fn soak(seed: u64) {
         let handle = tree
             .start_with_metrics(metrics.clone())
             .expect("valid tree");
+        // Read as they come, as a subscriber that keeps up: none is missed,
+        // and the stream ends once the tree has stopped.
         let mut stream = handle.subscribe();
+        let reader = tokio::spawn(async move {
+            let mut events = Vec::new();
+            while let Some(event) = stream.recv().await {
+                events.push(event.expect("a subscriber that keeps up misses nothing"));
+            }
+            events
+        });
         tokio::time::sleep(SIMULATED).await;
         handle.shutdown();
         handle
             .wait()
             .await
             .expect("the root has no intensity limit");
-        let events: Vec<LifecycleEvent> = std::iter::from_fn(|| stream.try_recv()).collect();
+        let events: Vec<LifecycleEvent> = reader.await.expect("the stream ended");
 
         // No service code left running, and every service terminated with a reason.
         for (path, probe) in &probes {

@@ -44,8 +44,11 @@ fn start(spec: SupervisorSpec) -> (SupervisorHandle, EventStream) {
     (handle, events)
 }
 
+/// The events waiting; every one, or the test fails.
 fn drain_events(events: &mut EventStream) -> Vec<LifecycleEvent> {
-    std::iter::from_fn(|| events.try_recv()).collect()
+    std::iter::from_fn(|| events.try_recv())
+        .map(|event| event.expect("no event missed"))
+        .collect()
 }
 
 /// `(path, from, to)` of each event, for compact assertions.
@@ -614,12 +617,53 @@ async fn aborting_a_subtree_aborts_its_children() {
 async fn events_are_a_stream() {
     use futures_util::StreamExt as _;
     let (tree, events) = start(spec("sup").child(fails_once("svc", secs(1))));
-    let mut failures = events.filter(|e| std::future::ready(e.to == BackingOff));
-    let first = failures.next().await.expect("a failure");
+    let mut failures =
+        events.filter(|e| std::future::ready(e.as_ref().is_ok_and(|e| e.to == BackingOff)));
+    let first = failures.next().await.expect("a failure").expect("kept up");
     assert_eq!(
         (first.path.as_str(), first.reason.as_deref()),
         ("sup/svc", Some("boom"))
     );
     tree.shutdown();
     tree.wait().await.expect("clean");
+}
+
+/// The event queue is bounded: a subscriber that falls behind learns how
+/// many events it missed, then reads on; one that keeps up misses none. Every
+/// stream ends once the tree has stopped, although handles remain.
+#[tokio::test(start_paused = true)]
+async fn a_lagging_subscriber_is_told_what_it_missed() {
+    let (tree, _) = start(
+        spec("sup")
+            .with_event_capacity(4)
+            .child(idle("a"))
+            .child(idle("b"))
+            .child(idle("c")),
+    );
+    let mut slow = tree.subscribe();
+    let mut keeping_up = tree.subscribe();
+    let reader = tokio::spawn(async move {
+        let mut seen = 0;
+        while let Some(event) = keeping_up.recv().await {
+            event.expect("keeps up");
+            seen += 1;
+        }
+        seen
+    });
+    sleep(ms(10)).await;
+    tree.shutdown();
+    tree.wait().await.expect("clean");
+    // 3 × (starting→running, running→stopping, stopping→terminated).
+    assert_eq!(reader.await.expect("ended"), 9);
+    assert_eq!(slow.recv().await, Some(Err(janus::events::Lagged(5))));
+    let rest: Vec<String> = std::iter::from_fn(|| slow.try_recv())
+        .map(|e| e.expect("caught up").path)
+        .collect();
+    assert_eq!(rest.len(), 4, "the four kept");
+    assert_eq!(slow.recv().await, None, "ended");
+    assert_eq!(
+        tree.subscribe().recv().await,
+        None,
+        "a late subscriber ends at once"
+    );
 }

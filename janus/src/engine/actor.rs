@@ -239,6 +239,10 @@ pub(crate) async fn run(core: Arc<Core>, mut inbox: mpsc::UnboundedReceiver<Mess
         error: actor.failure.take(),
     };
     core.set_finished(finished.clone());
+    if std::ptr::eq(core.root_weak().as_ptr(), Arc::as_ptr(&core)) {
+        // The tree has stopped: its event streams end once read.
+        core.events.close();
+    }
     finished
 }
 

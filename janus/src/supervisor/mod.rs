@@ -482,7 +482,11 @@ impl JanusSupervisor {
     #[must_use]
     pub fn new(config: SupervisorConfig) -> Self {
         Self {
-            core: Self::core(&config, crate::metrics::metrics().clone()),
+            core: Self::core(
+                &config,
+                crate::metrics::metrics().clone(),
+                Arc::new(EventHub::default()),
+            ),
             install_signal_handler: config.install_signal_handler,
             config,
         }
@@ -520,14 +524,24 @@ impl JanusSupervisor {
             return self;
         }
         let forced_exit = self.core.forced_exit.load(AtomicOrdering::Relaxed);
-        self.core = Self::core(&self.config, metrics);
+        self.core = Self::core(&self.config, metrics, self.core.events.clone());
         self.core
             .forced_exit
             .store(forced_exit, AtomicOrdering::Relaxed);
         self
     }
 
-    fn core(config: &SupervisorConfig, metrics: JanusMetrics) -> Arc<Core> {
+    /// How many unread lifecycle events the supervisor keeps for the
+    /// subscribers of its [`handle`](Self::handle) (default
+    /// [`DEFAULT_EVENT_CAPACITY`](crate::events::DEFAULT_EVENT_CAPACITY)).
+    /// Call before the first subscription.
+    #[must_use]
+    pub fn with_event_capacity(self, capacity: usize) -> Self {
+        self.core.events.set_capacity(capacity);
+        self
+    }
+
+    fn core(config: &SupervisorConfig, metrics: JanusMetrics, events: Arc<EventHub>) -> Arc<Core> {
         let settings = Settings {
             path: Arc::from(""),
             strategy: Strategy::OneForOne,
@@ -541,7 +555,7 @@ impl JanusSupervisor {
             settings,
             CancellationToken::new(),
             metrics,
-            Arc::new(EventHub::default()),
+            events,
         ));
         core.set_root(Arc::downgrade(&core));
         core
