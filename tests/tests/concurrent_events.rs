@@ -347,3 +347,125 @@ async fn names_with_a_slash_are_refused() {
     tree.shutdown();
     tree.wait().await.expect("clean");
 }
+
+/// A thousand commands sent at once, during a `one_for_all` restart storm,
+/// all answer, each within the shutdown timeouts of what it stops.
+#[tokio::test(start_paused = true)]
+async fn a_thousand_commands_during_a_restart_storm_all_answer() {
+    let mut tree = spec("sup").with_strategy(Strategy::OneForAll);
+    for i in 0..10 {
+        tree = tree.child(TestService::new(
+            format!("w{i}"),
+            Behavior::SlowStop(ms(50)),
+        ));
+    }
+    // Fails every 300 ms, restarting everyone each time.
+    let storm = TestService::new("storm", Behavior::FailAfter(ms(300), "storm".into()))
+        .with_backoff(BackoffConfig::new(ms(10), ms(10)).without_circuit_breaker());
+    let tree = start(tree.without_intensity_limit().child(storm));
+    let started = Instant::now();
+    let commands: Vec<_> = (0..1000)
+        .map(|i| {
+            let tree = tree.clone();
+            tokio::spawn(async move {
+                let name = format!("w{}", i % 10);
+                if i % 2 == 0 {
+                    tree.restart_child(&name).await
+                } else {
+                    tree.stop_child(&name).await
+                }
+            })
+        })
+        .collect();
+    for command in commands {
+        command.await.expect("joined").expect("answered Ok");
+    }
+    // Each child takes 50 ms to stop; 100 commands each, alternating stop
+    // and restart: at most 100 stops in turn per child.
+    assert!(started.elapsed() <= secs(5), "{:?}", started.elapsed());
+    tree.shutdown();
+    tree.wait().await.expect("clean");
+}
+
+/// A child stopped, then deleted, is forgotten: its snapshot and its
+/// Prometheus series are gone, its name is free; one that runs is not
+/// deleted; `remove_child` stops and forgets in one go.
+#[tokio::test(start_paused = true)]
+async fn deleted_children_are_forgotten() {
+    let metrics = JanusMetrics::new();
+    let tree = spec("sup")
+        .without_intensity_limit()
+        .child(idle("keep"))
+        .start_with_metrics(metrics.clone())
+        .expect("valid");
+    for i in 0..300 {
+        let flaky =
+            idle(&format!("job-{i}")).with_script(vec![Behavior::Fail("first run fails".into())]);
+        tree.add_child(flaky).expect("added");
+    }
+    sleep(secs(1)).await;
+    assert!(
+        metrics.encode().contains(r#"service="sup/job-7""#),
+        "{}",
+        metrics.encode()
+    );
+    assert_eq!(
+        tree.delete_child("job-7").await,
+        Err(ControlError::Running {
+            name: "job-7".into()
+        })
+    );
+    tree.stop_child("job-7").await.expect("stopped");
+    tree.delete_child("job-7").await.expect("deleted");
+    for i in (0..300).filter(|i| *i != 7) {
+        tree.remove_child(&format!("job-{i}"))
+            .await
+            .expect("removed");
+    }
+    assert_eq!(tree.snapshots().len(), 1, "{:?}", tree.snapshots());
+    assert!(tree.snapshot("sup/keep").is_some());
+    assert!(!metrics.encode().contains("job-"), "series removed");
+    assert_eq!(
+        tree.stop_child("job-7").await,
+        Err(ControlError::NoSuchChild {
+            name: "job-7".into()
+        })
+    );
+    tree.add_child(idle("job-7"))
+        .expect("the name is free again");
+    sleep(ms(10)).await;
+    assert_eq!(tree.snapshot("sup/job-7").map(|s| s.phase), Some(Running));
+    let m = tree.metrics().snapshot();
+    assert_eq!(m.active_services, 2);
+    tree.shutdown();
+    tree.wait().await.expect("clean");
+}
+
+/// `Debug` of a handle or a supervisor shows where it is and how it is,
+/// in a line, not the whole tree.
+#[tokio::test(start_paused = true)]
+async fn debug_is_a_summary_not_the_tree() {
+    let mut spec = spec("big");
+    for i in 0..1000 {
+        spec = spec.child(idle(&format!("child-{i}")));
+    }
+    let tree = start(spec);
+    let shown = format!("{tree:?}");
+    assert!(shown.len() < 200, "{shown}");
+    assert!(
+        shown.contains("\"big\"") && shown.contains("1000"),
+        "{shown}"
+    );
+    let supervisor = janus::supervisor::JanusSupervisor::new(
+        janus::supervisor::SupervisorConfig::default().without_signal_handler(),
+    );
+    for i in 0..1000 {
+        supervisor
+            .spawn_service(Box::new(idle(&format!("s{i}"))))
+            .expect("spawned");
+    }
+    let shown = format!("{supervisor:?}");
+    assert!(shown.len() < 400, "{shown}");
+    tree.shutdown();
+    tree.wait().await.expect("clean");
+}

@@ -346,6 +346,12 @@ impl Core {
         self.registry().live
     }
 
+    /// Positions in the registry, holes included.
+    #[cfg(test)]
+    pub(crate) fn positions(&self) -> usize {
+        self.registry().slots.len()
+    }
+
     /// Snapshots of every child and, depth first, of their subtrees.
     pub(crate) fn collect(&self, out: &mut Vec<ServiceLifecycleSnapshot>) {
         for slot in self.slots() {

@@ -110,3 +110,36 @@ async fn one_span_per_attempt() {
         ]
     );
 }
+
+// A removed child's slot is freed, and the registry's holes are filled in:
+// a hundred thousand short-lived children leave nothing behind.
+#[tokio::test(start_paused = true)]
+async fn removed_children_free_their_memory() {
+    let sup = quiet();
+    let handle = sup.handle();
+    sup.spawn_service(Box::new(TestService::new(
+        "first",
+        Behavior::RunUntilCancelled,
+    )))
+    .expect("spawn");
+    let first = Arc::downgrade(&sup.core.slot("first").expect("listed"));
+    handle.remove_child("first").await.expect("removed");
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert!(first.upgrade().is_none(), "the slot was freed");
+    for i in 0..100_000 {
+        let name = format!("job-{i}");
+        sup.spawn_service(Box::new(TestService::new(name.clone(), Behavior::Complete)))
+            .expect("spawn");
+        if i % 1000 == 999 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            for j in i - 999..=i {
+                handle
+                    .delete_child(&format!("job-{j}"))
+                    .await
+                    .expect("deleted");
+            }
+        }
+    }
+    assert_eq!(sup.core.len(), 0);
+    assert!(sup.core.positions() <= 2 * 64, "holes filled in");
+}
