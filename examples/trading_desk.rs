@@ -198,8 +198,12 @@ async fn main() -> janus::Result<()> {
     let status = StatusServer::new().bind(status);
     let handle = tree(status.clone()).start()?;
     tokio::spawn(async move {
-        let address = status.bound_address().await;
-        println!("status endpoint: http://{address}/status (also /metrics, /healthz, /readyz)");
+        match status.bound_address().await {
+            Ok(address) => println!(
+                "status endpoint: http://{address}/status (also /metrics, /healthz, /readyz)"
+            ),
+            Err(error) => tracing::error!("{error}"),
+        }
     });
     let mut events = handle.subscribe();
     tokio::spawn(async move {

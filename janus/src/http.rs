@@ -4,15 +4,20 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /metrics` | Prometheus text exposition of the tree's registry, and any registry handed in |
-//! | `GET /healthz` | `200` while the root supervisor is alive (running or shutting down); `503` once it has failed or stopped |
-//! | `GET /readyz` | `200` when the root runs and every critical service is running and ready; else `503` with a JSON body naming what is not |
-//! | `GET /status` | JSON: the root's health and the lifecycle snapshot of every service of the tree, with paths |
-//! | anything else | `404` (`405` for other methods) |
+//! | `GET /healthz` | `200` while the root supervisor is alive (running, degraded or shutting down); `503` once it has failed or stopped |
+//! | `GET /readyz` | `200` when the root supervises and every critical service is running and ready; else `503` with a JSON body naming what is not; a degraded tree names the children given up on |
+//! | `GET /status` | JSON: the root's health, the children given up on, and the lifecycle snapshot of every service of the tree, with paths |
+//! | anything else | `404`; `405` (with `Allow: GET, HEAD`) for other methods |
 //!
 //! Bound to `127.0.0.1:9898` unless told otherwise. Requests are parsed by
 //! hyper; a malformed one gets `400` and its connection is closed, an
-//! oversized header block is refused, a slow one times out: none of it
-//! disturbs the process. Put the server in the tree it reports on:
+//! oversized header block is refused, a slow one times out, a client that
+//! stops reading its response is cut off after a write timeout, and at most
+//! [`DEFAULT_MAX_CONNECTIONS`] connections are served at once (the others
+//! wait to be accepted): none of it disturbs the process. Answers are
+//! computed on tokio's blocking pool, so that walking and encoding a tree of
+//! a hundred thousand services never holds a runtime worker. Put the server
+//! in the tree it reports on:
 //!
 //! ```no_run
 //! use janus::http::StatusServer;
@@ -30,19 +35,24 @@
 //! ```
 
 use std::convert::Infallible;
+use std::future::Future as _;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::lifecycle::ServiceLifecycleSnapshot;
 use crate::service::{JanusService, RestartPolicy, async_trait};
 use crate::tree::{Health, SupervisorHandle};
 
@@ -50,8 +60,16 @@ use crate::tree::{Health, SupervisorHandle};
 pub const DEFAULT_ADDRESS: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9898);
 
+/// Connections served at once, unless told otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+/// How long a response may make no progress (its client not reading)
+/// before its connection is closed, unless told otherwise.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Request heads larger than this are refused.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
+
 /// A client gets this long to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -63,6 +81,14 @@ enum Target {
     Handle(SupervisorHandle),
 }
 
+/// Where the server is in binding its address.
+#[derive(Clone, Debug)]
+enum Binding {
+    Pending,
+    Bound(SocketAddr),
+    Failed(std::io::ErrorKind, String),
+}
+
 /// The status endpoint, as a service to supervise.
 #[derive(Clone, Debug)]
 #[must_use]
@@ -70,7 +96,9 @@ pub struct StatusServer {
     address: SocketAddr,
     target: Target,
     registries: Vec<prometheus::Registry>,
-    bound: Arc<watch::Sender<Option<SocketAddr>>>,
+    max_connections: usize,
+    write_timeout: Duration,
+    bound: Arc<watch::Sender<Binding>>,
 }
 
 impl Default for StatusServer {
@@ -86,7 +114,9 @@ impl StatusServer {
             address: DEFAULT_ADDRESS,
             target: Target::Enclosing,
             registries: Vec::new(),
-            bound: Arc::new(watch::Sender::new(None)),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            bound: Arc::new(watch::Sender::new(Binding::Pending)),
         }
     }
 
@@ -111,12 +141,41 @@ impl StatusServer {
         self
     }
 
+    /// Serves at most `max` connections at once (at least 1; default
+    /// [`DEFAULT_MAX_CONNECTIONS`]); further clients wait to be accepted.
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// Closes a connection whose response has made no progress for
+    /// `timeout` (default [`DEFAULT_WRITE_TIMEOUT`]): its client stopped
+    /// reading.
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
     /// The address the server listens on, once it does.
-    pub async fn bound_address(&self) -> SocketAddr {
+    ///
+    /// # Errors
+    ///
+    /// Why the server could not bind its address, once it has tried (it
+    /// runs again by its restart policy, and may bind later).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only watches.
+    pub async fn bound_address(&self) -> std::io::Result<SocketAddr> {
         let mut bound = self.bound.subscribe();
-        match bound.wait_for(Option::is_some).await {
-            Ok(address) => address.unwrap_or(self.address),
-            Err(_) => self.address,
+        let binding = match bound.wait_for(|b| !matches!(b, Binding::Pending)).await {
+            Ok(binding) => binding.clone(),
+            Err(_) => Binding::Pending,
+        };
+        match binding {
+            Binding::Bound(address) => Ok(address),
+            Binding::Failed(kind, message) => Err(std::io::Error::new(kind, message)),
+            Binding::Pending => Err(std::io::Error::other("the status server is gone")),
         }
     }
 }
@@ -138,23 +197,39 @@ impl JanusService for StatusServer {
                 anyhow::anyhow!("the status server runs outside a supervision tree; use StatusServer::for_handle")
             })?,
         };
-        let listener = TcpListener::bind(self.address).await.map_err(|e| {
-            anyhow::anyhow!("cannot bind the status endpoint to {}: {e}", self.address)
-        })?;
+        let listener = match TcpListener::bind(self.address).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                let message = format!(
+                    "cannot bind the status endpoint to {}: {error}",
+                    self.address
+                );
+                self.bound
+                    .send_replace(Binding::Failed(error.kind(), message.clone()));
+                anyhow::bail!(message);
+            }
+        };
         let address = listener.local_addr()?;
-        self.bound.send_replace(Some(address));
+        self.bound.send_replace(Binding::Bound(address));
         tracing::info!(%address, "status endpoint listening");
         let state = Arc::new(State {
             tree,
             registries: self.registries.clone(),
         });
         let connections = TaskTracker::new();
+        let limit = Arc::new(Semaphore::new(self.max_connections));
         loop {
+            // A connection is accepted only when it can be served.
+            let permit = tokio::select! {
+                () = cancel.cancelled() => break,
+                permit = limit.clone().acquire_owned() => permit?,
+            };
             tokio::select! {
                 () = cancel.cancelled() => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        connections.spawn(serve(stream, state.clone(), cancel.clone()));
+                        let stream = WriteTimeout::new(stream, self.write_timeout);
+                        connections.spawn(serve(stream, state.clone(), cancel.clone(), permit));
                     }
                     Err(error) => {
                         // Out of file descriptors, say: back off a little.
@@ -175,10 +250,30 @@ struct State {
     registries: Vec<prometheus::Registry>,
 }
 
-async fn serve(stream: TcpStream, state: Arc<State>, cancel: CancellationToken) {
-    let service = hyper::service::service_fn(move |request| {
+async fn serve(
+    stream: WriteTimeout<TcpStream>,
+    state: Arc<State>,
+    cancel: CancellationToken,
+    _permit: OwnedSemaphorePermit,
+) {
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let state = state.clone();
-        async move { Ok::<_, Infallible>(respond(&state, &request)) }
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        async move {
+            // Walking and encoding a large tree takes a while: never on a
+            // runtime worker.
+            let response = tokio::task::spawn_blocking(move || respond(&state, &method, &path))
+                .await
+                .unwrap_or_else(|error| {
+                    reply(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "text/plain",
+                        format!("{error}\n"),
+                    )
+                });
+            Ok::<_, Infallible>(response)
+        }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -199,6 +294,81 @@ async fn serve(stream: TcpStream, state: Arc<State>, cancel: CancellationToken) 
     }
 }
 
+/// A stream whose writes fail once they have made no progress for a while:
+/// a client that stops reading cannot hold its connection, and the
+/// response's memory, forever.
+struct WriteTimeout<S> {
+    inner: S,
+    timeout: Duration,
+    /// Running while a write waits.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteTimeout<S> {
+    fn new(inner: S, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// What a write, flush or shutdown of the inner stream gave: progress
+    /// resets the clock; no progress for the timeout is an error.
+    fn progress<T>(
+        &mut self,
+        poll: Poll<std::io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let timeout = self.timeout;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteTimeout<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.progress(poll, cx)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.progress(poll, cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.progress(poll, cx)
+    }
+}
+
 fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
@@ -210,8 +380,16 @@ fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Resp
     response
 }
 
-fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
-    reply(status, "application/json", value.to_string())
+/// `value` as a JSON answer, encoded straight into the body.
+fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Bytes>> {
+    match serde_json::to_vec(value) {
+        Ok(body) => reply(status, "application/json", body),
+        Err(error) => reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            format!("{error}\n"),
+        ),
+    }
 }
 
 /// The children given up on, by path (a degraded tree's).
@@ -222,16 +400,31 @@ fn given_up(health: &Health) -> &[String] {
     }
 }
 
-fn respond(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        return reply(
+/// The body of `/status`.
+#[derive(serde::Serialize)]
+struct Status<'a> {
+    supervisor: &'a str,
+    status: &'static str,
+    given_up: &'a [String],
+    services: Vec<ServiceLifecycleSnapshot>,
+}
+
+/// The answer to `method path`, computed on a blocking thread.
+fn respond(state: &State, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = reply(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
             "method not allowed\n",
         );
+        response.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static("GET, HEAD"),
+        );
+        return response;
     }
     let tree = &state.tree;
-    match request.uri().path() {
+    match path {
         "/metrics" => {
             let mut families = tree.prometheus().registry().gather();
             for registry in &state.registries {
@@ -298,12 +491,12 @@ fn respond(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> 
             let health = tree.health();
             json(
                 StatusCode::OK,
-                &serde_json::json!({
-                    "supervisor": tree.path(),
-                    "status": health.as_str(),
-                    "given_up": given_up(&health),
-                    "services": tree.snapshots(),
-                }),
+                &Status {
+                    supervisor: tree.path(),
+                    status: health.as_str(),
+                    given_up: given_up(&health),
+                    services: tree.snapshots(),
+                },
             )
         }
         _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),

@@ -469,3 +469,50 @@ async fn debug_is_a_summary_not_the_tree() {
     tree.shutdown();
     tree.wait().await.expect("clean");
 }
+
+/// An expendable child given up on by its breaker: the supervisor carries
+/// on, and reports itself degraded, naming it; a child that is not
+/// expendable takes the supervisor down instead (see
+/// `a_crash_looping_child_is_not_dropped_by_a_healthy_tree`). The flat
+/// supervisor of the seed API gives up on any child, and says so too.
+#[tokio::test(start_paused = true)]
+async fn an_expendable_child_given_up_on_degrades_the_tree() {
+    let hopeless = || {
+        TestService::new("hopeless", Behavior::Fail("no upstream".into()))
+            .with_restart_policy(RestartPolicy::Always)
+            .with_backoff(BackoffConfig::new(ms(10), ms(10)).with_circuit_breaker(3, secs(60)))
+    };
+    let tree = start(
+        spec("sup")
+            .child(idle("ok"))
+            .child_with(hopeless(), ChildOptions::new().expendable(true)),
+    );
+    sleep(secs(1)).await;
+    assert_eq!(
+        tree.health(),
+        janus::tree::Health::Degraded {
+            given_up: vec!["sup/hopeless".into()]
+        }
+    );
+    assert!(tree.is_ready(), "readiness is about critical services");
+    tree.restart_child("hopeless").await.expect("revived");
+    assert_eq!(
+        tree.health(),
+        janus::tree::Health::Running,
+        "revived with a fresh breaker"
+    );
+    tree.shutdown();
+    tree.wait().await.expect("clean");
+
+    use janus::supervisor::{JanusSupervisor, SupervisorConfig};
+    let flat = JanusSupervisor::new(SupervisorConfig::default().without_signal_handler());
+    flat.spawn_service(Box::new(hopeless())).expect("spawned");
+    sleep(secs(1)).await;
+    assert!(!flat.is_shutting_down(), "the seed's supervisor lets it go");
+    assert_eq!(
+        flat.handle().health(),
+        janus::tree::Health::Degraded {
+            given_up: vec!["hopeless".into()]
+        }
+    );
+}

@@ -39,6 +39,7 @@ async fn tree_with_server() -> (SupervisorHandle, SocketAddr) {
         .expect("valid tree");
     let address = tokio::time::timeout(Duration::from_secs(30), server.bound_address())
         .await
+        .expect("the server tries to bind")
         .expect("the server binds");
     (handle, address)
 }
@@ -107,7 +108,7 @@ async fn readyz_turns_green_when_critical_services_are_ready() {
         )
         .start_with_metrics(JanusMetrics::new())
         .expect("valid tree");
-    let address = server.bound_address().await;
+    let address = server.bound_address().await.expect("bound");
     let mut ready = false;
     // A bound against hangs only: readiness comes within a few milliseconds.
     for _ in 0..1_000 {
@@ -176,6 +177,11 @@ async fn garbage_and_oversized_requests_do_not_take_it_down() {
         .expect("request");
     let response = sender.send_request(request).await.expect("response");
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        response.headers().get("allow").map(|v| v.as_bytes()),
+        Some(&b"GET, HEAD"[..]),
+        "RFC 9110: a 405 says what is allowed"
+    );
 
     // Still serving, still the same run.
     let (status, _) = get(address, "/healthz").await;
@@ -208,7 +214,7 @@ async fn healthz_is_503_once_the_root_has_failed() {
         .child(server.clone())
         .start_with_metrics(JanusMetrics::new())
         .expect("valid");
-    let address = server.bound_address().await;
+    let address = server.bound_address().await.expect("bound");
     let (status, _) = get(address, "/healthz").await;
     assert_eq!(status, StatusCode::OK, "alive before the failure");
 
@@ -245,10 +251,199 @@ async fn metrics_include_registries_handed_in() {
         .child(server.clone())
         .start_with_metrics(JanusMetrics::new())
         .expect("valid tree");
-    let (status, body) = get(server.bound_address().await, "/metrics").await;
+    let (status, body) = get(server.bound_address().await.expect("bound"), "/metrics").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("desk_orders_total 7"), "{body}");
     assert!(body.contains("janus_supervisor_spawned_total 1"), "{body}");
+    handle.shutdown();
+    handle.wait().await.expect("clean");
+}
+
+/// A bind that fails is reported to whoever waits for the address.
+#[tokio::test]
+async fn a_failed_bind_is_an_error_not_a_wait() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("address");
+    let server = StatusServer::new().bind(address);
+    let handle = SupervisorSpec::new("desk")
+        .child(server.clone())
+        .start_with_metrics(JanusMetrics::new())
+        .expect("valid tree");
+    let error = tokio::time::timeout(Duration::from_secs(30), server.bound_address())
+        .await
+        .expect("answers")
+        .expect_err("the address is taken");
+    assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse, "{error}");
+    handle.shutdown();
+    handle.wait().await.expect("clean");
+}
+
+/// A client that asks for a large answer and never reads it is cut off
+/// after the write timeout: the server closes the connection before the end
+/// of the body.
+#[tokio::test]
+async fn a_client_that_never_reads_is_cut_off() {
+    let server = StatusServer::new()
+        .bind(([127, 0, 0, 1], 0))
+        .with_write_timeout(Duration::from_millis(200));
+    let mut tree = SupervisorSpec::new("big").child(server.clone());
+    // About 20 MB of /status: more than loopback's socket buffers hold.
+    for i in 0..50_000 {
+        tree = tree.child(TestService::new(
+            format!("service-with-a-rather-long-name-{i:06}"),
+            Behavior::RunUntilCancelled,
+        ));
+    }
+    let handle = tree
+        .start_with_metrics(JanusMetrics::new())
+        .expect("valid tree");
+    let address = server.bound_address().await.expect("bound");
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    stream
+        .write_all(b"GET /status HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("write");
+    // Not reading, for well over the write timeout.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let head_end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    let head = String::from_utf8_lossy(&answer[..head_end]).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|l| l.trim().parse().ok())
+        .expect("a content length");
+    let body = answer.len() - head_end - 4;
+    assert!(body < length, "cut off: {body} of {length} bytes arrived");
+    // Still serving others.
+    let (status, _) = get(address, "/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    handle.shutdown();
+    handle.wait().await.expect("clean");
+}
+
+/// At most `max_connections` are served at once: a further client is
+/// served once one of them is gone.
+#[tokio::test]
+async fn connections_are_limited() {
+    let server = StatusServer::new()
+        .bind(([127, 0, 0, 1], 0))
+        .with_max_connections(2);
+    let handle = SupervisorSpec::new("desk")
+        .child(server.clone())
+        .start_with_metrics(JanusMetrics::new())
+        .expect("valid tree");
+    let address = server.bound_address().await.expect("bound");
+    let idle_one = TcpStream::connect(address).await.expect("connect");
+    let _idle_two = TcpStream::connect(address).await.expect("connect");
+    let third = tokio::spawn(get(address, "/healthz"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !third.is_finished(),
+        "not served while two connections are open"
+    );
+    drop(idle_one);
+    let (status, _) = tokio::time::timeout(Duration::from_secs(30), third)
+        .await
+        .expect("served once a connection closed")
+        .expect("joined");
+    assert_eq!(status, StatusCode::OK);
+    handle.shutdown();
+    handle.wait().await.expect("clean");
+}
+
+/// An expendable child given up on by its breaker leaves the tree running,
+/// degraded: `/healthz` and `/readyz` still answer 200, and both they and
+/// `/status` name the child.
+#[tokio::test]
+async fn a_degraded_tree_names_what_it_gave_up() {
+    let server = StatusServer::new().bind(([127, 0, 0, 1], 0));
+    let hopeless = TestService::new("enricher", Behavior::Fail("no upstream".into()))
+        .with_restart_policy(RestartPolicy::Always)
+        .with_backoff(
+            BackoffConfig::new(Duration::from_millis(1), Duration::from_millis(1))
+                .with_circuit_breaker(3, Duration::from_secs(600)),
+        );
+    let handle = SupervisorSpec::new("desk")
+        .child(server.clone())
+        .child_with(hopeless, ChildOptions::new().expendable(true))
+        .start_with_metrics(JanusMetrics::new())
+        .expect("valid tree");
+    let address = server.bound_address().await.expect("bound");
+    // Three failures a millisecond apart; the bound guards against a hang.
+    for _ in 0..3_000 {
+        if handle.health() != janus::tree::Health::Running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        handle.health(),
+        janus::tree::Health::Degraded {
+            given_up: vec!["desk/enricher".into()]
+        }
+    );
+    for path in ["/healthz", "/readyz", "/status"] {
+        let (status, body) = get(address, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let body = json(&body);
+        assert_eq!(body["status"], "degraded", "{path}");
+        if path != "/healthz" {
+            assert_eq!(body["given_up"][0], "desk/enricher", "{path}");
+        }
+    }
+    handle.shutdown();
+    handle.wait().await.expect("clean");
+}
+
+/// Answering `/status` and `/metrics` for a hundred thousand services takes
+/// a while; it happens on the blocking pool, so the runtime's only worker
+/// (a current-thread runtime here) keeps running everything else meanwhile:
+/// a ticker that wakes every 5 ms is never held up for a large part of it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_large_answer_does_not_hold_the_runtime() {
+    let server = StatusServer::new().bind(([127, 0, 0, 1], 0));
+    let mut tree = SupervisorSpec::new("big").child(server.clone());
+    for i in 0..100_000 {
+        tree = tree.child(TestService::new(
+            format!("s{i}"),
+            Behavior::RunUntilCancelled,
+        ));
+    }
+    let handle = tree
+        .start_with_metrics(JanusMetrics::new())
+        .expect("valid tree");
+    let address = server.bound_address().await.expect("bound");
+    let ticking = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let ticker = tokio::spawn({
+        let ticking = ticking.clone();
+        async move {
+            let mut longest = Duration::ZERO;
+            let mut last = std::time::Instant::now();
+            while ticking.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                longest = longest.max(last.elapsed());
+                last = std::time::Instant::now();
+            }
+            longest
+        }
+    });
+    let asked = std::time::Instant::now();
+    let (status, body) = get(address, "/status").await;
+    let took = asked.elapsed();
+    ticking.store(false, std::sync::atomic::Ordering::Relaxed);
+    let longest = ticker.await.expect("ticker");
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.len() > 10_000_000);
+    eprintln!("/status took {took:?}; the longest gap between ticks: {longest:?}");
+    assert!(
+        longest * 4 < took,
+        "held the worker: {longest:?} of {took:?}"
+    );
     handle.shutdown();
     handle.wait().await.expect("clean");
 }
