@@ -32,7 +32,7 @@ use crate::duration::{DurationLit, check_backoff};
 use crate::errors::{Errors, set_once};
 
 const KEYS: &str = "name, strategy, intensity, shutdown, backoff, children";
-const CHILD_KEYS: &str = "restart, shutdown_timeout, critical, backoff";
+const CHILD_KEYS: &str = "restart, shutdown_timeout, critical, expendable, backoff";
 
 /// A value in the macro's little language: `"text"`, `ident`, `true`, `5`,
 /// or `{ key: value, … }`.
@@ -173,6 +173,7 @@ struct ChildSettings {
     restart: Option<TokenStream>,
     shutdown_timeout: Option<DurationLit>,
     critical: Option<bool>,
+    expendable: Option<bool>,
     backoff: Option<(Option<DurationLit>, Option<DurationLit>)>,
 }
 
@@ -357,6 +358,13 @@ fn child_settings(map: &Map, errors: &mut Errors) -> ChildSettings {
                     "expected `critical: true` or `critical: false`",
                 ),
             },
+            "expendable" => match value {
+                Value::Bool(b) => set_once(errors, &mut settings.expendable, key, b.value),
+                other => errors.at_span(
+                    value_span(other),
+                    "expected `expendable: true` or `expendable: false`",
+                ),
+            },
             "backoff" => {
                 if let Some(map) =
                     expect_map(value, errors, "backoff: { base: \"100ms\", max: \"30s\" }")
@@ -412,8 +420,10 @@ impl Tree {
             match key.to_string().as_str() {
                 "name" => {
                     if let Some(name) = expect_str(&value, errors, "name: \"trading-desk\"") {
-                        if name.value().trim().is_empty() {
-                            errors.at(&name, "a supervisor name must not be empty");
+                        if let Some(problem) =
+                            crate::names::name_problem(&name.value(), "supervisor")
+                        {
+                            errors.at(&name, problem);
                         } else {
                             set_once(errors, &mut tree.name, &key, name);
                         }
@@ -571,6 +581,9 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         }
         if let Some(critical) = settings.critical {
             options.push(quote!(.critical(#critical)));
+        }
+        if let Some(expendable) = settings.expendable {
+            options.push(quote!(.expendable(#expendable)));
         }
         if let Some(bounds) = settings.backoff {
             let backoff = backoff_tokens(bounds);

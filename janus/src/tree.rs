@@ -31,7 +31,46 @@
 //! handled by the parent's policy and backoff (the subtree restarts); at the
 //! root, `run_until_shutdown` returns it, so `main` exits non-zero and the
 //! process manager takes over. A **critical** child that terminates for good
-//! after a failure takes its supervisor down the same way.
+//! after a failure takes its supervisor down the same way, and so does a
+//! child given up on by its circuit breaker
+//! ([`SupervisorError::ChildGivenUp`]): a child whose policy says restart is
+//! never dropped while its supervisor looks healthy. One declared
+//! [expendable](ChildOptions::expendable) is let go instead, and the tree
+//! reports itself [degraded](Health::Degraded), naming it.
+//!
+//! # When things happen at the same time
+//!
+//! Each supervisor has one control loop that makes every decision, and it
+//! handles every event in every state, as an OTP supervisor does:
+//!
+//! - A child that fails while a group restart stops its siblings is taken
+//!   in at once: its failure is counted (failures, breaker, intensity), and
+//!   its own restart joins the group (with `rest_for_one`, the siblings
+//!   declared after it join too; the group waits for the longest backoff).
+//!   A child that has already stopped is never waited for again.
+//! - Commands ([`stop_child`](SupervisorHandle::stop_child),
+//!   [`restart_child`](SupervisorHandle::restart_child),
+//!   [`remove_child`](SupervisorHandle::remove_child)) are carried out at
+//!   once, in any state, side by side, each within the shutdown timeout of
+//!   the child it stops; commands for one child run in the order they came.
+//!   A command takes its child out of a group restart under way.
+//! - A shutdown takes over whatever is under way: stops already asked keep
+//!   their deadlines, the commands under way are answered with
+//!   [`ControlError::ShuttingDown`], nothing is started again, and nothing
+//!   runs once [`wait`](SupervisorHandle::wait) has returned.
+//! - A `Never` (temporary) child stopped by a sibling's group restart is not
+//!   started again: it runs once, as OTP's temporary children do.
+//! - A duration too long to add to the clock (`Duration::MAX`) means "as long
+//!   as it takes", as OTP's `infinity`: a shutdown timeout waits for the
+//!   child, a backoff never ends, a heartbeat deadline never passes.
+//!
+//! Where Janus differs from OTP, on purpose: restarts wait out a backoff
+//! (OTP restarts at once), and a group restart waits for the longest backoff
+//! of the failures in it. A child that has terminated (it `completed`, or an
+//! operator stopped it) is not started again by a sibling's group restart,
+//! where OTP starts every child of the group that is not temporary: a job
+//! that is done does not run twice, and a child an operator stopped stays
+//! stopped until the operator says otherwise.
 //!
 //! ```
 //! use std::time::Duration;

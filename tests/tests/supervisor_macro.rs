@@ -114,3 +114,48 @@ async fn per_child_settings_override_the_service() {
     handle.shutdown();
     handle.wait().await.expect("clean");
 }
+
+/// `expendable: true` lets the tree go on without a child its breaker gave
+/// up on, degraded; without it, the tree gives up.
+#[tokio::test(start_paused = true)]
+async fn an_expendable_child_is_declared_in_the_macro() {
+    let hopeless = || {
+        TestService::new("hopeless", Behavior::Fail("no upstream".into()))
+            .with_restart_policy(RestartPolicy::Always)
+    };
+    let handle = janus::supervisor! {
+        name: "desk",
+        intensity: { restarts: 100, within: "60s" },
+        children: [
+            TestService::new("feed", Behavior::RunUntilCancelled),
+            hopeless() => { expendable: true, backoff: { base: "10ms", max: "10ms" } },
+        ],
+    }
+    .start_with_metrics(JanusMetrics::new())
+    .expect("valid");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        handle.health(),
+        janus::tree::Health::Degraded {
+            given_up: vec!["desk/hopeless".into()]
+        }
+    );
+    handle.shutdown();
+    handle.wait().await.expect("clean");
+
+    let handle = janus::supervisor! {
+        name: "desk",
+        intensity: { restarts: 100, within: "60s" },
+        children: [
+            TestService::new("feed", Behavior::RunUntilCancelled),
+            hopeless() => { backoff: { base: "10ms", max: "10ms" } },
+        ],
+    }
+    .start_with_metrics(JanusMetrics::new())
+    .expect("valid");
+    let error = handle.wait().await.expect_err("gave up");
+    assert!(
+        matches!(error, janus::tree::SupervisorError::ChildGivenUp { .. }),
+        "{error}"
+    );
+}

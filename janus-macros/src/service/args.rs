@@ -208,8 +208,8 @@ fn name_arg(meta: &Meta, target: Target, errors: &mut Errors) -> Option<NameArg>
         Expr::Lit(syn::ExprLit {
             lit: Lit::Str(lit), ..
         }) => {
-            if lit.value().trim().is_empty() {
-                errors.at(lit, "a service name must not be empty");
+            if let Some(problem) = crate::names::name_problem(&lit.value(), "service") {
+                errors.at(lit, problem);
                 return None;
             }
             Some(NameArg::Literal(lit.clone()))

@@ -20,6 +20,23 @@ async fn heartbeat(cancel: CancellationToken) -> janus::Result<()> {
     Ok(())
 }
 
+#[janus::service(name = name, restart = "always")]
+struct Enricher {
+    name: String,
+}
+
+#[janus::service]
+impl Enricher {
+    #[step(every = "1s")]
+    async fn enrich(&self) -> janus::Result<()> {
+        Ok(())
+    }
+}
+
+fn heartbeat_of(name: &str) -> Enricher {
+    Enricher { name: name.into() }
+}
+
 #[janus::service]
 #[derive(Default)]
 struct RiskEngine;
@@ -42,6 +59,7 @@ fn main() {
         children: [
             MarketDataFeed { exchange: "binance".into() },
             heartbeat() => { restart: always, shutdown_timeout: "2s", critical: true },
+            heartbeat_of("enricher") => { expendable: true },
             janus::supervisor! { name: "risk", strategy: one_for_all, children: [RiskEngine::default()] },
         ],
     };

@@ -1,0 +1,14 @@
+use janus::prelude::*;
+
+#[janus::service(restart = "always")]
+async fn feed(cancel: CancellationToken) -> janus::Result<()> {
+    cancel.cancelled().await;
+    Ok(())
+}
+
+fn main() {
+    let _tree = janus::supervisor! {
+        name: "desk",
+        children: [feed() => { expendable: "yes" }],
+    };
+}
