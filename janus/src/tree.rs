@@ -121,6 +121,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::backoff::{BackoffConfig, BackoffConfigError};
 use crate::context;
@@ -231,6 +232,17 @@ pub enum SupervisorError {
         supervisor: String,
         /// Why the child was refused.
         source: SpawnError,
+    },
+    /// The supervisor's control loop failed: a bug in Janus (please report
+    /// it). Its children were aborted.
+    #[error(
+        "supervisor '{supervisor}' failed: {problem} (a bug in Janus; its children were aborted)"
+    )]
+    Internal {
+        /// The supervisor's path.
+        supervisor: String,
+        /// What went wrong.
+        problem: String,
     },
     /// The signal handler could not be installed; the tree was stopped.
     #[error("cannot install the signal handler ({problem}); the tree was stopped")]
@@ -561,16 +573,22 @@ impl SupervisorSpec {
         }
     }
 
+    /// Adds the children to `core`, in order. On a failure (a nested
+    /// supervisor asked to stop as it starts its children), those already
+    /// started are asked to stop: the control loop then stops them.
     fn build(&self, core: &Arc<Core>) -> Result<(), SupervisorError> {
         for child in &self.children {
-            core.add(
+            let added = core.add(
                 engine::ServiceRef::Shared(child.service.clone()),
                 child.options.overrides.clone(),
-            )
-            .map_err(|source| SupervisorError::Spawn {
-                supervisor: core.settings.path.to_string(),
-                source,
-            })?;
+            );
+            if let Err(source) = added {
+                core.request_shutdown();
+                return Err(SupervisorError::Spawn {
+                    supervisor: core.settings.path.to_string(),
+                    source,
+                });
+            }
         }
         Ok(())
     }
@@ -607,12 +625,15 @@ impl SupervisorSpec {
             CancellationToken::new(),
             metrics,
             Arc::new(EventHub::new(self.event_capacity)),
+            TaskTracker::new(),
         ));
         core.set_root(Arc::downgrade(&core));
         core.forced_exit
             .store(self.forced_exit, std::sync::atomic::Ordering::Relaxed);
-        self.build(&core)?;
+        let built = self.build(&core);
+        // Also after a failure: the control loop stops what started.
         core.spawn_actor();
+        built?;
         Ok(SupervisorHandle { core })
     }
 
@@ -674,16 +695,20 @@ impl JanusService for SupervisorSpec {
     /// Runs the subtree until `cancel`, or until it gives up.
     async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
         let parent = context::current();
-        let (path, events, metrics) = match &parent {
+        let (path, events, metrics, tracker) = match &parent {
+            // A tree's supervisors share its events, its metrics, and the
+            // tracker of its tasks: the root's drain waits for them all.
             Some(parent) => (
                 parent.slot.path.clone(),
                 parent.core.events.clone(),
                 parent.core.prometheus.clone(),
+                parent.core.tracker.clone(),
             ),
             None => (
                 Arc::from(self.name.as_str()),
                 Arc::new(EventHub::new(self.event_capacity)),
                 crate::metrics::metrics().clone(),
+                TaskTracker::new(),
             ),
         };
         let core = Arc::new(Core::new(
@@ -691,26 +716,35 @@ impl JanusService for SupervisorSpec {
             cancel.child_token(),
             metrics,
             events,
+            tracker,
         ));
         core.set_root(match &parent {
             Some(parent) => parent.core.root_weak(),
             None => Arc::downgrade(&core),
         });
         if let Some(parent) = &parent {
-            parent
-                .slot
-                .with(|state, _| state.rare().subtree = Some(core.clone()));
+            parent.slot.with(|state, _| {
+                state.rare().subtree = Some(core.clone());
+                // Started as its parent's shutdown reached it: part of it.
+                state.drain_subtree_if_shutting_down();
+            });
         }
-        self.build(&core)?;
+        // Armed before any child starts: if this run is dropped (its parent
+        // aborted it), whatever it started is aborted with it.
         let guard = AbortOnDrop(core.clone());
+        // A child refused (the supervisor is being stopped as it starts)
+        // leaves the control loop to stop those already started.
+        let built = self.build(&core);
         let inbox = core
             .take_inbox()
             .ok_or_else(|| anyhow::anyhow!("supervisor already running"))?;
         let finished = engine::actor::run(core, inbox).await;
         drop(guard);
-        match finished.error {
-            Some(error) => Err(error.into()),
-            None => Ok(()),
+        match (finished.error, built) {
+            (Some(error), _) => Err(error.into()),
+            // Stopped as it started: that is a stop, not a failure.
+            (None, Err(_)) if cancel.is_cancelled() => Ok(()),
+            (None, built) => Ok(built?),
         }
     }
 }

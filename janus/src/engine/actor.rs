@@ -162,8 +162,6 @@ struct Actor {
     /// Restarts within the intensity's window.
     restarts: VecDeque<Instant>,
     failure: Option<SupervisorError>,
-    /// Children aborted during the shutdown.
-    aborted: Vec<String>,
     waiting: Waiting,
     group: Option<Group>,
     /// By the address of the child's slot.
@@ -188,13 +186,43 @@ fn key(slot: &Arc<Slot>) -> usize {
     Arc::as_ptr(slot) as usize
 }
 
-/// Runs the supervisor until it has stopped every child.
-pub(crate) async fn run(core: Arc<Core>, mut inbox: mpsc::UnboundedReceiver<Message>) -> Finished {
+/// Runs the supervisor until it has stopped every child. Should the loop
+/// itself panic (a bug in Janus), its children are aborted and the
+/// supervisor fails with [`SupervisorError::Internal`]: it never hangs
+/// half-stopped while reporting itself healthy.
+pub(crate) async fn run(core: Arc<Core>, inbox: mpsc::UnboundedReceiver<Message>) -> Finished {
+    use futures_util::FutureExt as _;
+    let outcome = std::panic::AssertUnwindSafe(control_loop(core.clone(), inbox))
+        .catch_unwind()
+        .await;
+    match outcome {
+        Ok(finished) => finished,
+        Err(panic) => {
+            let problem = super::panic_message(&*panic);
+            tracing::error!(supervisor = &*core.settings.path, %problem, "the supervisor's control loop failed");
+            core.request_shutdown();
+            core.abort_all();
+            let finished = Finished {
+                report: core.finished_now().map(|f| f.report).unwrap_or_default(),
+                error: Some(SupervisorError::Internal {
+                    supervisor: core.settings.path.to_string(),
+                    problem,
+                }),
+            };
+            core.set_finished(finished.clone());
+            if std::ptr::eq(core.root_weak().as_ptr(), Arc::as_ptr(&core)) {
+                core.events.close();
+            }
+            finished
+        }
+    }
+}
+
+async fn control_loop(core: Arc<Core>, mut inbox: mpsc::UnboundedReceiver<Message>) -> Finished {
     let mut actor = Actor {
         core: core.clone(),
         restarts: VecDeque::new(),
         failure: None,
-        aborted: Vec::new(),
         waiting: Waiting::new(),
         group: None,
         commands: HashMap::new(),
@@ -265,20 +293,7 @@ impl Actor {
     /// What the drain did, in the whole tree: this supervisor's children and,
     /// through the reports of the supervisors among them, theirs.
     fn report(&self) -> DrainReport {
-        let mut report = DrainReport {
-            aborted: self.aborted.clone(),
-            ..DrainReport::default()
-        };
-        for slot in self.core.slots() {
-            if !self.aborted.iter().any(|p| **p == *slot.path) {
-                report.stopped += 1;
-            }
-            let subtree = slot.with(|state, _| state.subtree().cloned());
-            if let Some(finished) = subtree.and_then(|s| s.finished_now()) {
-                report.absorb(&finished.report);
-            }
-        }
-        report
+        self.core.report_since(0)
     }
 
     /// Moves the operations under way forward as far as they go without
@@ -324,6 +339,12 @@ impl Actor {
     }
 
     fn handle(&mut self, message: Message) {
+        #[cfg(test)]
+        if let Message::Command { name, .. } = &message
+            && name == super::FAULT
+        {
+            panic!("fault injected by a test");
+        }
         match message {
             Message::Exited(slot) => self.on_exit(&slot),
             Message::Command { kind, name, reply } => self.command(kind, &name, reply),
@@ -684,35 +705,23 @@ impl Actor {
         self.finish_command(&slot, replies, then, result);
     }
 
-    /// Answers a command, then starts the next one for the same child.
+    /// Answers a command, then takes up those that came after it for the
+    /// same child, by name: the child may be gone (removed), or another
+    /// by that name (added since).
     fn finish_command(
         &mut self,
         slot: &Arc<Slot>,
         replies: Vec<Reply>,
-        mut then: VecDeque<(CommandKind, Reply)>,
+        then: VecDeque<(CommandKind, Reply)>,
         result: Result<(), ControlError>,
     ) {
         for reply in replies {
             let _ = reply.send(result.clone());
         }
-        let Some((kind, reply)) = then.pop_front() else {
-            return;
-        };
-        let mut replies = vec![reply];
-        while let Some((next, _)) = then.front()
-            && *next == kind
-        {
-            if let Some((_, reply)) = then.pop_front() {
-                replies.push(reply);
-            }
+        let name = slot.name(self.name_offset()).to_owned();
+        for (kind, reply) in then {
+            self.command(kind, &name, reply);
         }
-        if self.shutdown.is_some() || self.core.is_closing() {
-            for reply in replies.into_iter().chain(then.into_iter().map(|(_, r)| r)) {
-                let _ = reply.send(Err(ControlError::ShuttingDown));
-            }
-            return;
-        }
-        self.start_command(slot.clone(), kind, replies, then);
     }
 
     fn name_offset(&self) -> usize {
@@ -751,6 +760,9 @@ impl Actor {
                     return Some(Requested::NoRun);
                 }
                 state.stop = Some(state.stop.map_or(why, |s| s.max(why)));
+                if state.stop == Some(StopWhy::Shutdown) {
+                    state.drain_subtree();
+                }
                 if state.stop_deadline.is_none() {
                     // Counted before the deadline is set: whoever clears
                     // it (this loop, or the attempt itself) counts down.
@@ -834,7 +846,7 @@ impl Actor {
                 self.command_done(slot);
             }
             StopWhy::Shutdown => {
-                self.aborted.push(slot.path.to_string());
+                self.core.record_abort(&slot.path);
                 self.terminate(slot, TerminationReason::Aborted);
             }
         }
@@ -916,6 +928,9 @@ impl Actor {
                 slot.with(|state, tx| {
                     if state.stop.is_some() {
                         state.stop = Some(StopWhy::Shutdown);
+                        if matches!(state.run, Run::Live { .. }) {
+                            state.drain_subtree();
+                        }
                         if state.lifecycle.phase().is_alive() {
                             tx.apply(
                                 &mut state.lifecycle,

@@ -190,6 +190,7 @@ pub(crate) struct Core {
     pub(crate) settings: Settings,
     /// Cancelled to ask for shutdown; the actor stops children in order.
     pub(crate) cancel: CancellationToken,
+    /// The tasks of the whole tree (its supervisors share one tracker).
     pub(crate) tracker: TaskTracker,
     registry: RwLock<Registry>,
     /// Set (under the registry's lock) when shutdown begins: no child joins,
@@ -198,6 +199,13 @@ pub(crate) struct Core {
     /// Whether a deliberate second signal during the drain of
     /// `run_until_shutdown` exits the process (the root's counts).
     pub(crate) forced_exit: AtomicBool,
+    /// The children aborted by this supervisor's shutdown, by path.
+    aborted: Mutex<Vec<String>>,
+    /// For a nested supervisor: how many of `aborted` came before its
+    /// parent's shutdown reached it (`usize::MAX`: it has not). The aborts
+    /// after that are the drain's; those before were its own business (an
+    /// escalation, a command).
+    drained_from: AtomicUsize,
     mailbox: mpsc::UnboundedSender<Message>,
     inbox: Mutex<Option<mpsc::UnboundedReceiver<Message>>>,
     finished: watch::Sender<Option<Finished>>,
@@ -222,6 +230,11 @@ pub(crate) struct Core {
 pub(crate) struct ShutdownPass {
     pub(crate) deadlines: Vec<tokio::time::Instant>,
 }
+
+/// A command for a child of this name makes the control loop panic, in
+/// Janus's own unit tests: how it fails is tested.
+#[cfg(test)]
+pub(crate) const FAULT: &str = "\u{0}fault";
 
 /// What a panic said, as a failure's message: `panicked: …`.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -260,16 +273,19 @@ impl Core {
         cancel: CancellationToken,
         prometheus: JanusMetrics,
         events: Arc<EventHub>,
+        tracker: TaskTracker,
     ) -> Self {
         let (mailbox, inbox) = mpsc::unbounded_channel();
         let default_backoff = Arc::new(settings.default_backoff.clone());
         Self {
             settings,
             cancel,
-            tracker: TaskTracker::new(),
+            tracker,
             registry: RwLock::new(Registry::default()),
             closing: AtomicBool::new(false),
             forced_exit: AtomicBool::new(true),
+            aborted: Mutex::new(Vec::new()),
+            drained_from: AtomicUsize::new(usize::MAX),
             mailbox,
             inbox: Mutex::new(Some(inbox)),
             finished: watch::Sender::new(None),
@@ -508,6 +524,72 @@ impl Core {
         removed
     }
 
+    /// Records that this supervisor's shutdown aborted the child at `path`.
+    pub(crate) fn record_abort(&self, path: &str) {
+        self.aborted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(path.to_owned());
+    }
+
+    /// Marks this nested supervisor, and its subtrees, as reached by its
+    /// parent's shutdown now: what they abort from now on belongs to the
+    /// parent's drain report. One that had finished before (a previous
+    /// incarnation, kept for its snapshots; one that an earlier stop ended)
+    /// has nothing in it.
+    pub(crate) fn mark_drained(&self) {
+        if self.finished_now().is_some() {
+            self.drained_from.store(usize::MAX, Ordering::Release);
+            return;
+        }
+        let from = self
+            .aborted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        self.drained_from.store(from, Ordering::Release);
+        for slot in self.slots() {
+            let subtree = slot.with(|state, _| state.subtree().cloned());
+            if let Some(subtree) = subtree {
+                subtree.mark_drained();
+            }
+        }
+    }
+
+    /// What this nested supervisor's drain found, if its parent's shutdown
+    /// reached it and it has finished.
+    pub(crate) fn drain_report(&self) -> Option<DrainReport> {
+        let from = self.drained_from.load(Ordering::Acquire);
+        if from == usize::MAX || self.finished_now().is_none() {
+            return None;
+        }
+        Some(self.report_since(from))
+    }
+
+    /// The report of a drain whose aborts are those from the `from`-th on:
+    /// this supervisor's children, and the nested supervisors' reports.
+    pub(crate) fn report_since(&self, from: usize) -> DrainReport {
+        let aborted: Vec<String> = self
+            .aborted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(from..)
+            .unwrap_or_default()
+            .to_vec();
+        let mut report = DrainReport::default();
+        for slot in self.slots() {
+            if !aborted.iter().any(|path| **path == *slot.path) {
+                report.stopped += 1;
+            }
+            let subtree = slot.with(|state, _| state.subtree().cloned());
+            if let Some(nested) = subtree.and_then(|s| s.drain_report()) {
+                report.absorb(&nested);
+            }
+        }
+        report.aborted.splice(0..0, aborted);
+        report
+    }
+
     /// Whether shutdown has begun: nothing starts any more.
     pub(crate) fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
@@ -720,52 +802,47 @@ impl Core {
             return;
         }
         self.close();
-        let mut report = DrainReport::default();
+        let from = self
+            .aborted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
         for slot in self.slots() {
-            let (aborted, subtree) = slot.with(|state, tx| {
-                let mut aborted = false;
-                if let Run::Live { task, .. } = std::mem::take(&mut state.run) {
-                    state.generation += 1;
-                    if let Some(task) = task {
-                        task.abort();
-                        state.rare().aborted = Some(task);
-                    }
-                    aborted = true;
-                }
+            let aborted = slot.with(|state, tx| {
                 if state.stop_deadline.take().is_some() {
                     self.stop_done();
                 }
-                let uptime = state.terminate(
-                    tx,
-                    if aborted {
-                        TerminationReason::Aborted
-                    } else {
-                        TerminationReason::Cancelled
-                    },
-                );
-                (aborted.then_some(uptime), state.subtree().cloned())
+                let Run::Live { task, .. } = std::mem::take(&mut state.run) else {
+                    return None;
+                };
+                state.generation += 1;
+                if let Some(task) = task {
+                    task.abort();
+                    state.rare().aborted = Some(task);
+                }
+                let uptime = state.terminate(tx, TerminationReason::Aborted);
+                // Its running subtree goes with it.
+                Some((uptime, state.subtree().cloned()))
             });
-            if let Some(uptime) = aborted {
-                report.aborted.push(slot.path.to_string());
-                if let Some(uptime) = uptime {
+            let Some((uptime, subtree)) = aborted else {
+                if let Some(uptime) = slot.terminate(TerminationReason::Cancelled) {
                     self.record_termination(uptime);
                 }
-            } else {
-                report.stopped += 1;
+                continue;
+            };
+            self.record_abort(&slot.path);
+            if let Some(uptime) = uptime {
+                self.record_termination(uptime);
             }
             if let Some(subtree) = subtree {
+                subtree.mark_drained();
                 subtree.abort_all();
-                if let Some(finished) = subtree.finished_now() {
-                    report.absorb(&finished.report);
-                }
             }
         }
-        if self.finished_now().is_none() {
-            self.set_finished(Finished {
-                report,
-                error: None,
-            });
-        }
+        self.set_finished(Finished {
+            report: self.report_since(from),
+            error: None,
+        });
     }
 
     pub(crate) fn record_spawn(&self) {

@@ -400,6 +400,22 @@ impl SlotState {
         self.rare.as_ref()?.subtree.as_ref()
     }
 
+    /// Marks the running subtree, if this child is a supervisor, as stopped
+    /// by its parent's shutdown.
+    pub(crate) fn drain_subtree(&self) {
+        if let Some(subtree) = self.subtree() {
+            subtree.mark_drained();
+        }
+    }
+
+    /// [`drain_subtree`](Self::drain_subtree), if the child is being
+    /// stopped for a shutdown.
+    pub(crate) fn drain_subtree_if_shutting_down(&self) {
+        if self.stop == Some(StopWhy::Shutdown) {
+            self.drain_subtree();
+        }
+    }
+
     /// The last sign of life of the current run, if it has a heartbeat deadline.
     pub(crate) fn last_heartbeat(&self) -> Option<Instant> {
         self.rare.as_ref()?.last_heartbeat
@@ -496,6 +512,7 @@ impl SlotState {
         let reason = match std::mem::take(&mut self.run) {
             live @ Run::Live { .. } => {
                 self.run = live;
+                self.drain_subtree();
                 self.cancel_run();
                 if self.stop_deadline.is_some() {
                     return ShutdownStop::Nothing;

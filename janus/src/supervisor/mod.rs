@@ -252,8 +252,10 @@ pub struct MetricsSnapshot {
 pub struct DrainReport {
     /// Services that stopped by themselves (or had already terminated).
     pub stopped: usize,
-    /// Services aborted because they outlived their shutdown timeout (or
-    /// whose supervisor was aborted), by path.
+    /// Services the drain aborted because they outlived their shutdown
+    /// timeout (or whose supervisor was aborted), by path. What a nested
+    /// supervisor aborted before the drain reached it (restarting its own
+    /// children, or stopping them as it gave up) is not the drain's.
     pub aborted: Vec<String>,
     /// Aborted services whose task still had not finished after a grace
     /// period: they are blocked in synchronous code that cannot be aborted.
@@ -556,6 +558,7 @@ impl JanusSupervisor {
             CancellationToken::new(),
             metrics,
             events,
+            tokio_util::task::TaskTracker::new(),
         ));
         core.set_root(Arc::downgrade(&core));
         core

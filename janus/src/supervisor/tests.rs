@@ -143,3 +143,32 @@ async fn removed_children_free_their_memory() {
     assert_eq!(sup.core.len(), 0);
     assert!(sup.core.positions() <= 2 * 64, "holes filled in");
 }
+
+// A control loop that panics (a bug in Janus) never leaves its tree
+// half-stopped while reporting itself healthy: its children are aborted,
+// and the supervisor fails with a typed error.
+#[tokio::test(start_paused = true)]
+async fn a_failing_control_loop_fails_its_tree() {
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let (idle, probe) = TestService::ignoring_cancellation("stubborn");
+    let tree = crate::tree::SupervisorSpec::new("tree")
+        .child(idle)
+        .start_with_metrics(JanusMetrics::new())
+        .expect("valid");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let answer = tree.stop_child(crate::engine::FAULT).await;
+    std::panic::set_hook(quiet);
+    assert_eq!(answer, Err(crate::tree::ControlError::ShuttingDown));
+    let error = tree.wait().await.expect_err("failed");
+    assert!(
+        matches!(error, crate::tree::SupervisorError::Internal { .. }),
+        "{error}"
+    );
+    assert!(matches!(tree.health(), crate::tree::Health::Failed(_)));
+    assert_eq!(probe.running(), 0, "its children were aborted");
+    assert_eq!(
+        tree.snapshot("tree/stubborn").map(|s| s.phase),
+        Some(ServicePhase::Terminated)
+    );
+}
