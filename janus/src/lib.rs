@@ -65,7 +65,9 @@
 //! 8. each service's state has its own lock: no global write lock per transition;
 //! 9. metrics live in a registry Janus owns and never panic;
 //! 10. lifecycle transitions are checked;
-//! 11. a second Ctrl-C forces the exit, and a failed signal handler still drains.
+//! 11. a second Ctrl-C forces the exit (a deliberate one: a signal repeated
+//!     within a second is the same request; the forced exit can be turned
+//!     off), and a failed signal handler still drains.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -516,3 +516,34 @@ async fn an_expendable_child_given_up_on_degrades_the_tree() {
         }
     );
 }
+
+/// `rest_for_one`, failures alone: while b's group restart waits for c to
+/// stop, a (declared before b) fails too. Its restart joins the group:
+/// everyone restarts once, together, after c has stopped and the backoff
+/// has passed; a's failure is counted once.
+#[tokio::test(start_paused = true)]
+async fn a_failure_during_a_group_restart_joins_it() {
+    let a = idle("a").with_script(vec![Behavior::FailAfter(ms(1500), "a broke".into())]);
+    let b = idle("b").with_script(vec![Behavior::FailAfter(secs(1), "b broke".into())]);
+    let c = TestService::new("c", Behavior::SlowStop(secs(2)));
+    let probes = [a.probe(), b.probe(), c.probe()];
+    let tree = start(
+        spec("sup")
+            .with_strategy(Strategy::RestForOne)
+            .child(a)
+            .child(b)
+            .child(c),
+    );
+    sleep(secs(10)).await;
+    for probe in &probes {
+        assert_eq!(probe.starts(), 2, "each restarted once");
+        assert_eq!(
+            probe.restart_gaps(),
+            [ms(3100)],
+            "at 3.1 s: c stopped at 3 s, then the 100 ms backoff"
+        );
+    }
+    let a = tree.snapshot("sup/a").expect("listed");
+    assert_eq!((a.phase, a.total_failures), (Running, 1));
+    assert_eq!(tree.metrics().snapshot().restarts_total, 3);
+}

@@ -93,12 +93,14 @@ impl Stage {
         f(puppets.entry(path.to_owned()).or_default())
     }
 
-    /// Tells the current run of the puppet at `path`, if one runs there.
-    fn order(&self, path: &str, order: Order) {
+    /// Tells the current run of the puppet at `path`, if one runs there:
+    /// whether one did.
+    fn order(&self, path: &str, order: Order) -> bool {
         let puppets = self.puppets.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(orders) = puppets.get(path).and_then(|r| r.orders.as_ref()) {
-            let _ = orders.send(order);
-        }
+        puppets
+            .get(path)
+            .and_then(|r| r.orders.as_ref())
+            .is_some_and(|orders| orders.send(order).is_ok())
     }
 
     fn running(&self) -> Vec<String> {
@@ -409,7 +411,9 @@ impl Run {
                     &mut self.rng,
                     &[Order::Exit, Order::Fail, Order::Fail, Order::Panic],
                 );
-                self.plan.stage.order(path, order);
+                if self.plan.stage.order(path, order) {
+                    count(&TALLY.orders, 1);
+                }
             }
             5..=7 => {
                 let children = &self.plan.root_children;
@@ -447,6 +451,7 @@ impl Run {
                         tokio::spawn(async move { tree.delete_child(&name).await }),
                     ),
                 };
+                count(&TALLY.commands, 1);
                 self.sent.push(Sent {
                     what: format!("{what} {path}"),
                     due,
@@ -528,15 +533,20 @@ impl Run {
             children: self.plan.root_children.clone(),
             stop_budget: self.plan.root_budget,
         };
-        self.check_supervisor(&root, &snapshots, true)
+        self.check_supervisor(&root, &snapshots, true, Duration::ZERO)
     }
 
+    /// Checks the children of `supervisor`, which runs; `ancestors`: the
+    /// time its ancestors may take to stop it, should one of them be giving
+    /// up (a supervisor shows running until its parent has stopped it).
     fn check_supervisor(
         &self,
         supervisor: &Known,
         snapshots: &HashMap<String, ServiceLifecycleSnapshot>,
         first_incarnation: bool,
+        ancestors: Duration,
     ) -> Result<(), String> {
+        let escalation_window = ancestors.saturating_add(supervisor.stop_budget);
         let longest_backoff = supervisor
             .children
             .iter()
@@ -578,9 +588,9 @@ impl Run {
                     let allowed = known.policy == RestartPolicy::Never
                         || (known.policy == RestartPolicy::OnFailure && reason == "completed")
                         || (known.expendable && reason.starts_with("circuit breaker open"))
-                        // Its supervisor is escalating: it stops its other
-                        // children first.
-                        || in_phase <= supervisor.stop_budget;
+                        // Its supervisor (or one above) is giving up: it
+                        // stops its other children first.
+                        || in_phase <= escalation_window;
                     if !allowed {
                         return Err(format!(
                             "{path} ({:?}) terminated for {in_phase:?} ({reason}) while its supervisor runs",
@@ -603,6 +613,7 @@ impl Run {
                     known,
                     snapshots,
                     first_incarnation && snap.start_count == 1,
+                    escalation_window,
                 )?;
             }
         }
@@ -719,6 +730,28 @@ fn live_services(tree: &SupervisorHandle) -> usize {
 
 const STEPS: usize = 40;
 
+/// What the paused runs did, over every seed: shown at the end.
+#[derive(Default)]
+struct Tally {
+    steps: std::sync::atomic::AtomicU64,
+    orders: std::sync::atomic::AtomicU64,
+    commands: std::sync::atomic::AtomicU64,
+    aborted_runs: std::sync::atomic::AtomicU64,
+    gave_up: std::sync::atomic::AtomicU64,
+}
+
+static TALLY: Tally = Tally {
+    steps: std::sync::atomic::AtomicU64::new(0),
+    orders: std::sync::atomic::AtomicU64::new(0),
+    commands: std::sync::atomic::AtomicU64::new(0),
+    aborted_runs: std::sync::atomic::AtomicU64::new(0),
+    gave_up: std::sync::atomic::AtomicU64::new(0),
+};
+
+fn count(counter: &std::sync::atomic::AtomicU64, n: u64) {
+    counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The clock a run is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Clock {
@@ -761,10 +794,27 @@ async fn run_seed(seed: u64, clock: Clock) -> Result<(), String> {
             run.act();
         }
         tokio::time::sleep(ms(run.rng.random_range(0..400))).await;
+        count(&TALLY.steps, 1);
         if clock == Clock::Paused {
             run.check_commands()
                 .and_then(|()| run.check_children())
-                .map_err(|e| format!("step {step}: {e}"))?;
+                .map_err(|e| {
+                    let tree: Vec<String> = tree
+                        .snapshots()
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "{} {} {:?} starts {} for {}ms",
+                                s.path,
+                                s.phase,
+                                s.termination_reason,
+                                s.start_count,
+                                s.time_in_phase_ms
+                            )
+                        })
+                        .collect();
+                    format!("step {step}: {e}\n{}", tree.join("\n"))
+                })?;
         }
     }
     let dropped_before: HashMap<String, u64> = stage
@@ -806,6 +856,17 @@ async fn run_seed(seed: u64, clock: Clock) -> Result<(), String> {
     }
     // Err: the root gave up before the shutdown, and drained then.
     let report = result.as_ref().ok();
+    if result.is_err() {
+        count(&TALLY.gave_up, 1);
+    }
+    let aborted: u64 = stage
+        .puppets
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .values()
+        .map(|r| r.dropped)
+        .sum();
+    count(&TALLY.aborted_runs, aborted);
     check_drain(
         &tree,
         &stage,
@@ -884,6 +945,16 @@ fn random_interleavings_on_the_paused_clock() {
             .flat_map(|c| c.join().expect("worker"))
             .collect()
     });
+    let read = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "{} seeds: {} steps, {} orders to runs, {} commands, {} runs aborted, {} roots gave up",
+        seeds.len(),
+        read(&TALLY.steps),
+        read(&TALLY.orders),
+        read(&TALLY.commands),
+        read(&TALLY.aborted_runs),
+        read(&TALLY.gave_up),
+    );
     assert!(
         failures.is_empty(),
         "{} of {} seeds failed:\n{}",

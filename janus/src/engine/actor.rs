@@ -467,6 +467,12 @@ impl Actor {
             }
         };
         if !self.count_restart(slot) {
+            // One restart too many: its supervisor gives up rather than
+            // restart it.
+            self.terminate(
+                slot,
+                TerminationReason::Unrecoverable(error.unwrap_or("clean exit").to_owned()),
+            );
             return;
         }
         let reason = error.unwrap_or("clean exit, policy=always");
