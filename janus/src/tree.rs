@@ -125,6 +125,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::backoff::{BackoffConfig, BackoffConfigError};
 use crate::context;
+use crate::engine::slot::SlotState;
 use crate::engine::{self, Core, Finished, Overrides, Settings};
 use crate::events::{EventHub, EventStream};
 use crate::lifecycle::ServiceLifecycleSnapshot;
@@ -957,8 +958,7 @@ impl SupervisorHandle {
             Some(_) => Health::Stopped,
             None if self.core.cancel.is_cancelled() => Health::ShuttingDown,
             None => {
-                let mut given_up = Vec::new();
-                self.core.given_up(&mut given_up);
+                let given_up = self.core.paths_where(SlotState::given_up);
                 if given_up.is_empty() {
                     Health::Running
                 } else {

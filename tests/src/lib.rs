@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests of Janus (see `tests/`).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
@@ -33,4 +34,16 @@ pub async fn http_get(address: SocketAddr, path: &str) -> (StatusCode, String) {
         .expect("body")
         .to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// `n` milliseconds.
+#[must_use]
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// `n` seconds.
+#[must_use]
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
 }

@@ -15,15 +15,8 @@ use janus::testing::{Behavior, TestService};
 use janus::tree::{
     ChildOptions, ControlError, ShutdownOrder, Strategy, SupervisorHandle, SupervisorSpec,
 };
+use tests_integration::{ms, secs};
 use tokio::time::{Instant, sleep};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 fn idle(name: &str) -> TestService {
     TestService::new(name, Behavior::RunUntilCancelled)

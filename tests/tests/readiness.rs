@@ -6,11 +6,8 @@ use janus::lifecycle::ServicePhase;
 use janus::metrics::JanusMetrics;
 use janus::prelude::*;
 use janus::tree::SupervisorHandle;
+use tests_integration::ms;
 use tokio::time::sleep;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 fn start(spec: SupervisorSpec) -> SupervisorHandle {
     spec.start_with_metrics(JanusMetrics::new())

@@ -7,11 +7,8 @@ use std::time::Duration;
 
 use janus::prelude::*;
 use janus::supervisor::{BackoffConfig, JanusSupervisor, ServicePhase, SupervisorConfig};
+use tests_integration::ms;
 use tokio::time::{Instant, sleep};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// Records what the hooks saw, on tokio's clock.
 #[derive(Default)]

@@ -21,10 +21,6 @@ const SUBTREES: usize = 10;
 const SERVICES_PER_SUBTREE: usize = 100;
 const SIMULATED: Duration = Duration::from_secs(600);
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
 fn random_behavior(rng: &mut StdRng, last: bool) -> Behavior {
     let after = ms(rng.random_range(0..20_000));
     match rng.random_range(0..if last { 6 } else { 8 }) {
@@ -209,6 +205,7 @@ fn soak(seed: u64) {
 }
 
 use prometheus::core::Collector as _;
+use tests_integration::ms;
 
 #[test]
 fn chaos_soak() {

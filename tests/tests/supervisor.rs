@@ -10,15 +10,8 @@ use janus::supervisor::{
     SpawnOptions, SupervisorConfig,
 };
 use janus::testing::{Behavior, TestService};
+use tests_integration::{ms, secs};
 use tokio::time::{Instant, advance, sleep};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 /// A supervisor without signal handler, publishing to metrics of its own.
 fn supervisor(backoff: BackoffConfig) -> JanusSupervisor {

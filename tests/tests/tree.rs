@@ -12,15 +12,8 @@ use janus::tree::{
     ChildOptions, ControlError, ShutdownOrder, Strategy, SupervisorError, SupervisorHandle,
     SupervisorSpec,
 };
+use tests_integration::{ms, secs};
 use tokio::time::{Instant, sleep};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 /// A service that runs until cancelled.
 fn idle(name: &str) -> TestService {

@@ -33,7 +33,6 @@ use super::{CommandKind, Core, Finished, Message, Reply};
 use crate::backoff::BackoffAction;
 use crate::lifecycle::{ServiceLifecycle, ServicePhase, TerminationReason};
 use crate::service::RestartPolicy;
-use crate::supervisor::DrainReport;
 use crate::tree::{ControlError, Intensity, ShutdownOrder, Strategy, SupervisorError};
 
 /// The times to wake up at for the stops under way. A child waited for
@@ -210,9 +209,6 @@ pub(crate) async fn run(core: Arc<Core>, inbox: mpsc::UnboundedReceiver<Message>
                 }),
             };
             core.set_finished(finished.clone());
-            if std::ptr::eq(core.root_weak().as_ptr(), Arc::as_ptr(&core)) {
-                core.events.close();
-            }
             finished
         }
     }
@@ -262,15 +258,13 @@ async fn control_loop(core: Arc<Core>, mut inbox: mpsc::UnboundedReceiver<Messag
     while let Ok(message) = inbox.try_recv() {
         actor.handle(message);
     }
+    // What the drain did, in the whole tree: this supervisor's children and,
+    // through the reports of the supervisors among them, theirs.
     let finished = Finished {
-        report: actor.report(),
+        report: core.report_since(0),
         error: actor.failure.take(),
     };
     core.set_finished(finished.clone());
-    if std::ptr::eq(core.root_weak().as_ptr(), Arc::as_ptr(&core)) {
-        // The tree has stopped: its event streams end once read.
-        core.events.close();
-    }
     finished
 }
 
@@ -288,12 +282,6 @@ impl Actor {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
-    }
-
-    /// What the drain did, in the whole tree: this supervisor's children and,
-    /// through the reports of the supervisors among them, theirs.
-    fn report(&self) -> DrainReport {
-        self.core.report_since(0)
     }
 
     /// Moves the operations under way forward as far as they go without
@@ -381,23 +369,19 @@ impl Actor {
     /// A member of the group restart has stopped: it waits, backing off, to
     /// be started again; a `Never` child terminates (it runs once).
     fn parked(&mut self, slot: &Arc<Slot>, reason: TerminationReason, how: &str) {
-        let Some(group) = &mut self.group else {
-            // Stopped for a group restart a shutdown has since taken over.
+        let temporary = slot.policy == RestartPolicy::Never;
+        let member = self.group.as_mut().and_then(|g| g.member(slot));
+        let Some(member) = member.filter(|m| **m != Member::Gone && !temporary) else {
+            // A temporary child, or one no group restart waits for any
+            // more (a shutdown took over): it stops here.
+            self.leave_group(slot);
             self.terminate(slot, reason);
             return;
         };
-        let temporary = slot.policy == RestartPolicy::Never;
-        if let Some(member) = group.member(slot) {
-            *member = if temporary {
-                Member::Gone
-            } else {
-                Member::Parked
-            };
-        }
-        if temporary {
-            self.terminate(slot, reason);
+        *member = Member::Parked;
+        let Some(group) = &self.group else {
             return;
-        }
+        };
         let reason = format!("{how} to restart with {}", group.trigger);
         let delay = group.delay;
         slot.with(|state, tx| {
@@ -658,7 +642,7 @@ impl Actor {
                 Ok(())
             } else {
                 Err(ControlError::Running {
-                    name: slot.name(self.name_offset()).to_owned(),
+                    name: slot.name(self.core.name_offset()).to_owned(),
                 })
             };
             self.finish_command(&slot, replies, then, result);
@@ -724,16 +708,9 @@ impl Actor {
         for reply in replies {
             let _ = reply.send(result.clone());
         }
-        let name = slot.name(self.name_offset()).to_owned();
+        let name = slot.name(self.core.name_offset()).to_owned();
         for (kind, reply) in then {
             self.command(kind, &name, reply);
-        }
-    }
-
-    fn name_offset(&self) -> usize {
-        match self.core.settings.path.len() {
-            0 => 0,
-            n => n + 1,
         }
     }
 

@@ -351,7 +351,7 @@ impl Core {
     }
 
     /// Where a child's name starts in its path.
-    fn name_offset(&self) -> usize {
+    pub(crate) fn name_offset(&self) -> usize {
         match self.settings.path.len() {
             0 => 0,
             n => n + 1,
@@ -368,33 +368,37 @@ impl Core {
         self.registry().slots.len()
     }
 
-    /// Snapshots of every child and, depth first, of their subtrees.
-    pub(crate) fn collect(&self, out: &mut Vec<ServiceLifecycleSnapshot>) {
-        for slot in self.slots() {
-            slot.collect(out);
-        }
-    }
-
-    pub(crate) fn snapshots(&self) -> Vec<ServiceLifecycleSnapshot> {
-        let mut out = Vec::new();
-        self.collect(&mut out);
-        out
-    }
-
-    /// The paths of the children given up on by their circuit breakers,
-    /// anywhere in the tree.
-    pub(crate) fn given_up(&self, out: &mut Vec<String>) {
+    /// Calls `f` on every child, with its locked state, and, depth first,
+    /// on the children of the supervisors among them.
+    pub(crate) fn visit(&self, f: &mut dyn FnMut(&Slot, &slot::SlotState)) {
         for slot in self.slots() {
             let subtree = slot.with(|state, _| {
-                if state.given_up() {
-                    out.push(slot.path.to_string());
-                }
+                f(&slot, state);
                 state.subtree().cloned()
             });
             if let Some(subtree) = subtree {
-                subtree.given_up(out);
+                subtree.visit(f);
             }
         }
+    }
+
+    /// Snapshots of every child and, depth first, of their subtrees.
+    pub(crate) fn snapshots(&self) -> Vec<ServiceLifecycleSnapshot> {
+        let mut out = Vec::new();
+        self.visit(&mut |slot, state| out.push(slot.snapshot(state)));
+        out
+    }
+
+    /// The paths of the children, anywhere in the tree, whose state says
+    /// `which`.
+    pub(crate) fn paths_where(&self, which: fn(&slot::SlotState) -> bool) -> Vec<String> {
+        let mut out = Vec::new();
+        self.visit(&mut |slot, state| {
+            if which(state) {
+                out.push(slot.path.to_string());
+            }
+        });
+        out
     }
 
     /// Registers `service` (visible at once) and starts it.
@@ -777,8 +781,13 @@ impl Core {
         }
     }
 
+    /// Records how the supervisor ended. At the root, the tree has then
+    /// stopped: its event streams end once read.
     pub(crate) fn set_finished(&self, finished: Finished) {
         self.finished.send_replace(Some(finished));
+        if std::ptr::eq(self.root_weak().as_ptr(), self) {
+            self.events.close();
+        }
     }
 
     pub(crate) fn finished_now(&self) -> Option<Finished> {

@@ -366,20 +366,13 @@ impl Slot {
         self.lock().lifecycle.phase()
     }
 
-    /// This child's snapshot, then its subtree's, depth first.
-    pub(crate) fn collect(&self, out: &mut Vec<ServiceLifecycleSnapshot>) {
-        let subtree = {
-            let state = self.lock();
-            let mut snapshot = ServiceLifecycleSnapshot::from(&state.lifecycle);
-            snapshot.path = self.path.to_string();
-            snapshot.ready = state.ready && snapshot.phase == ServicePhase::Running;
-            snapshot.critical = self.critical;
-            out.push(snapshot);
-            state.subtree().cloned()
-        };
-        if let Some(subtree) = subtree {
-            subtree.collect(out);
-        }
+    /// This child's snapshot, from its locked state.
+    pub(crate) fn snapshot(&self, state: &SlotState) -> ServiceLifecycleSnapshot {
+        let mut snapshot = ServiceLifecycleSnapshot::from(&state.lifecycle);
+        snapshot.path = self.path.to_string();
+        snapshot.ready = state.ready && snapshot.phase == ServicePhase::Running;
+        snapshot.critical = self.critical;
+        snapshot
     }
 
     /// Terminates the child for `reason`, exactly once: the time it spent

@@ -64,6 +64,7 @@ pub use std::sync::atomic::{AtomicU64, Ordering};
 #[doc(hidden)]
 pub use std::time::Duration;
 
+use crate::engine::slot::SlotState;
 use crate::engine::{Core, Finished, Overrides, ServiceRef, Settings};
 use crate::events::EventHub;
 use crate::metrics::JanusMetrics;
@@ -315,25 +316,11 @@ pub(crate) async fn settle(core: &Arc<Core>) -> Finished {
         .await
         .is_err()
     {
-        unresponsive(core, &mut finished.report.unresponsive);
+        // Aborted, and still not finished: blocked in synchronous code.
+        finished.report.unresponsive = core.paths_where(SlotState::unresponsive);
     }
     finished.report.elapsed = started.elapsed();
     finished
-}
-
-/// The aborted services of the tree whose task still has not finished.
-fn unresponsive(core: &Core, out: &mut Vec<String>) {
-    for slot in core.slots() {
-        let subtree = slot.with(|state, _| {
-            if state.unresponsive() {
-                out.push(slot.path.to_string());
-            }
-            state.subtree().cloned()
-        });
-        if let Some(subtree) = subtree {
-            unresponsive(&subtree, out);
-        }
-    }
 }
 
 pub(crate) fn install_signals() -> std::io::Result<signal::Signals> {
@@ -611,11 +598,9 @@ impl JanusSupervisor {
 
     /// The snapshot of the service named `name`.
     pub async fn service_lifecycle(&self, name: &str) -> Option<ServiceLifecycleSnapshot> {
-        self.core.slot(name).map(|slot| {
-            let mut out = Vec::with_capacity(1);
-            slot.collect(&mut out);
-            out.swap_remove(0)
-        })
+        self.core
+            .slot(name)
+            .map(|slot| slot.with(|state, _| slot.snapshot(state)))
     }
 
     /// How many services are registered (including terminated ones). Right
