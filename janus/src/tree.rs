@@ -724,11 +724,9 @@ impl JanusService for SupervisorSpec {
             None => Arc::downgrade(&core),
         });
         if let Some(parent) = &parent {
-            parent.slot.with(|state, _| {
-                state.rare().subtree = Some(core.clone());
-                // Started as its parent's shutdown reached it: part of it.
-                state.drain_subtree_if_shutting_down();
-            });
+            parent
+                .slot
+                .with(|state, _| parent.core.adopt(state, core.clone()));
         }
         // Armed before any child starts: if this run is dropped (its parent
         // aborted it), whatever it started is aborted with it.

@@ -540,3 +540,34 @@ async fn a_failure_during_a_group_restart_joins_it() {
     assert_eq!((a.phase, a.total_failures), (Running, 1));
     assert_eq!(tree.metrics().snapshot().restarts_total, 3);
 }
+
+/// A service that never sends a heartbeat, under a heartbeat timeout of
+/// `Duration::MAX`: its deadline never passes (it used to overflow, and
+/// every run failed).
+struct Silent;
+
+#[janus::async_trait]
+impl janus::supervisor::JanusService for Silent {
+    fn name(&self) -> &str {
+        "silent"
+    }
+
+    fn heartbeat_timeout(&self) -> Option<Duration> {
+        Some(Duration::MAX)
+    }
+
+    async fn run(&self, cancel: janus::prelude::CancellationToken) -> janus::Result<()> {
+        cancel.cancelled().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_infinite_heartbeat_timeout_never_passes() {
+    let tree = start(spec("sup").child(Silent));
+    sleep(secs(365 * 86_400)).await;
+    let silent = tree.snapshot("sup/silent").expect("listed");
+    assert_eq!((silent.phase, silent.total_failures), (Running, 0));
+    tree.shutdown();
+    assert!(tree.wait().await.expect("clean").is_clean());
+}

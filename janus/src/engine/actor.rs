@@ -341,12 +341,11 @@ impl Actor {
 
     /// Takes in the exit `slot` has reported, if it has one waiting.
     fn on_exit(&mut self, slot: &Arc<Slot>) {
-        let Some(exit) = slot.with(|state, _| state.take_exit()) else {
+        let Some((exit, why)) = slot.with(|state, _| state.take_exit()) else {
             return;
         };
         let asked = exit.asked;
         let outcome = exit.outcome();
-        let why = slot.with(|state, _| state.stop);
         match why {
             Some(why) if asked => self.stopped(slot, &outcome, why),
             _ => self.exited(slot, &outcome),
@@ -423,13 +422,52 @@ impl Actor {
             self.terminate_child(slot, reason);
             return;
         }
-        let action = slot.with(|state, _| {
+        // One look at the child decides: its backoff and breaker, the
+        // supervisor's intensity, its move to `BackingOff` and, restarted
+        // alone, its next attempt.
+        let reason = error.unwrap_or("clean exit, policy=always");
+        let alone = self.core.settings.strategy == Strategy::OneForOne;
+        let intensity = self.core.settings.intensity;
+        let (core, restarts) = (&self.core, &mut self.restarts);
+        let decision = slot.with(|state, tx| {
             state.backoff.maybe_reset_on_cooldown();
-            state.backoff.next_backoff()
+            let delay = match state.backoff.next_backoff() {
+                BackoffAction::Retry(delay) => delay,
+                BackoffAction::CircuitOpen {
+                    failures,
+                    max_retries,
+                } => {
+                    return Decision::BreakerOpen {
+                        failures,
+                        max_retries,
+                    };
+                }
+            };
+            if let Some(count) = intensity.and_then(|i| over_intensity(restarts, i)) {
+                return Decision::TooMany(count);
+            }
+            // A concurrent shutdown's pass may have stopped it meanwhile.
+            if state.lifecycle.phase() != ServicePhase::Running
+                || !tx.apply(&mut state.lifecycle, Some(reason), |lc| {
+                    lc.transition_to_backing_off(reason, delay)
+                })
+            {
+                return Decision::Stopped;
+            }
+            // Refused only once shutdown began, which then stops it.
+            let launch = alone
+                .then(|| core.prepare_launch(state, tx, delay, false))
+                .flatten();
+            Decision::Restart(delay, launch)
         });
-        let delay = match action {
-            BackoffAction::Retry(delay) => delay,
-            BackoffAction::CircuitOpen {
+        match decision {
+            Decision::Restart(delay, Some(launch)) => {
+                tracing::info!(service = &*slot.path, ?delay, "restarting after backoff");
+                self.core.spawn_launch(slot, launch);
+            }
+            Decision::Restart(delay, None) if !alone => self.group_restart(slot, delay),
+            Decision::Restart(..) | Decision::Stopped => {}
+            Decision::BreakerOpen {
                 failures,
                 max_retries,
             } => {
@@ -447,64 +485,23 @@ impl Actor {
                         max_retries,
                     },
                 );
-                return;
             }
-        };
-        if !self.count_restart(slot) {
-            // One restart too many: its supervisor gives up rather than
-            // restart it.
-            self.terminate(
-                slot,
-                TerminationReason::Unrecoverable(error.unwrap_or("clean exit").to_owned()),
-            );
-            return;
-        }
-        let reason = error.unwrap_or("clean exit, policy=always");
-        let backing_off = slot.with(|state, tx| {
-            // A concurrent shutdown's pass may have stopped it meanwhile.
-            state.lifecycle.phase() == ServicePhase::Running
-                && tx.apply(&mut state.lifecycle, Some(reason), |lc| {
-                    lc.transition_to_backing_off(reason, delay)
-                })
-        });
-        if !backing_off {
-            return;
-        }
-        match self.core.settings.strategy {
-            Strategy::OneForOne => {
-                tracing::info!(service = &*slot.path, ?delay, "restarting after backoff");
-                // Refused only once shutdown began, which then stops it.
-                self.core.launch(slot, delay);
+            Decision::TooMany(restarts) => {
+                let within = intensity.map(|i| i.within).unwrap_or_default();
+                self.escalate(SupervisorError::IntensityExceeded {
+                    supervisor: self.core.settings.path.to_string(),
+                    child: slot.path.to_string(),
+                    restarts,
+                    within,
+                });
+                // One restart too many: its supervisor gives up rather than
+                // restart it.
+                self.terminate(
+                    slot,
+                    TerminationReason::Unrecoverable(error.unwrap_or("clean exit").to_owned()),
+                );
             }
-            Strategy::OneForAll | Strategy::RestForOne => self.group_restart(slot, delay),
         }
-    }
-
-    /// Counts a restart against the intensity; escalates past it.
-    fn count_restart(&mut self, slot: &Slot) -> bool {
-        let Some(Intensity { restarts, within }) = self.core.settings.intensity else {
-            return true;
-        };
-        let now = Instant::now();
-        self.restarts.push_back(now);
-        while self
-            .restarts
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= within)
-        {
-            self.restarts.pop_front();
-        }
-        let count = u32::try_from(self.restarts.len()).unwrap_or(u32::MAX);
-        if count <= restarts {
-            return true;
-        }
-        self.escalate(SupervisorError::IntensityExceeded {
-            supervisor: self.core.settings.path.to_string(),
-            child: slot.path.to_string(),
-            restarts: count,
-            within,
-        });
-        false
     }
 
     /// `trigger` failed and backs off: it restarts with its siblings (all of
@@ -903,8 +900,17 @@ impl Actor {
         for deadline in self.core.take_shutdown_pass() {
             self.waiting.push(deadline);
         }
-        let slots = self.core.slots();
-        if !concurrent {
+        tracing::info!(
+            supervisor = &*self.core.settings.path,
+            children = self.core.len(),
+            order = %self.core.settings.order,
+            "stopping children"
+        );
+        // Concurrent: the pass asked everyone; only its deadlines are left.
+        let queue = if concurrent {
+            Vec::new()
+        } else {
+            let slots = self.core.slots();
             // Stops under way (a group's, a command's) become the
             // shutdown's, within the deadlines they were given.
             for slot in &slots {
@@ -924,18 +930,39 @@ impl Actor {
                     }
                 });
             }
-        }
-        tracing::info!(
-            supervisor = &*self.core.settings.path,
-            children = slots.len(),
-            order = %self.core.settings.order,
-            "stopping children"
-        );
-        self.shutdown = Some(Shutdown {
-            queue: if concurrent { Vec::new() } else { slots },
-            concurrent,
-        });
+            slots
+        };
+        self.shutdown = Some(Shutdown { queue, concurrent });
     }
+}
+
+/// What the control loop decides for a child whose run ended on its own,
+/// and that its policy would restart.
+enum Decision {
+    /// Back off for this long; restarted alone (`one_for_one`), with its
+    /// next attempt prepared, unless the supervisor is closing.
+    Restart(Duration, Option<super::Launch>),
+    /// Its breaker opened: given up on.
+    BreakerOpen { failures: u32, max_retries: u32 },
+    /// One restart more than the intensity allows: this many in its window.
+    TooMany(u32),
+    /// A concurrent shutdown stopped it meanwhile.
+    Stopped,
+}
+
+/// Counts a restart in `restarts` (the times of those in the window):
+/// how many there are now, if more than `intensity` allows.
+fn over_intensity(restarts: &mut VecDeque<Instant>, intensity: Intensity) -> Option<u32> {
+    let now = Instant::now();
+    restarts.push_back(now);
+    while restarts
+        .front()
+        .is_some_and(|t| now.saturating_duration_since(*t) >= intensity.within)
+    {
+        restarts.pop_front();
+    }
+    let count = u32::try_from(restarts.len()).unwrap_or(u32::MAX);
+    (count > intensity.restarts).then_some(count)
 }
 
 /// What [`Actor::request_stop`] found.

@@ -28,7 +28,7 @@ use crate::service::RestartPolicy;
 use crate::supervisor::{DrainReport, SpawnError, SupervisorMetrics};
 use crate::tree::{ControlError, Intensity, ShutdownOrder, Strategy, SupervisorError};
 pub(crate) use slot::ServiceRef;
-use slot::{Run, ShutdownStop, Slot, SlotConfig};
+use slot::{Run, ShutdownStop, Slot, SlotConfig, SlotState};
 
 /// How a supervisor behaves.
 #[derive(Debug, Clone)]
@@ -201,6 +201,9 @@ pub(crate) struct Core {
     pub(crate) forced_exit: AtomicBool,
     /// The children aborted by this supervisor's shutdown, by path.
     aborted: Mutex<Vec<String>>,
+    /// Whether a child has ever run a nested supervisor: only then do
+    /// reports and marks walk the children.
+    nested: AtomicBool,
     /// For a nested supervisor: how many of `aborted` came before its
     /// parent's shutdown reached it (`usize::MAX`: it has not). The aborts
     /// after that are the drain's; those before were its own business (an
@@ -222,6 +225,23 @@ pub(crate) struct Core {
     root: OnceLock<Weak<Core>>,
     /// Left by the pass of a concurrent shutdown for the control loop.
     shutdown_pass: Mutex<Option<ShutdownPass>>,
+}
+
+/// A new attempt of a child, made live under its lock, to spawn.
+#[must_use = "a prepared launch leaves the child's run live until spawned"]
+pub(crate) struct Launch {
+    generation: u64,
+    token: Option<CancellationToken>,
+    delay: Duration,
+}
+
+impl Launch {
+    /// A new child's first attempt, live from its registration.
+    const FIRST: Self = Self {
+        generation: 1,
+        token: None,
+        delay: Duration::ZERO,
+    };
 }
 
 /// What the pass of a concurrent shutdown leaves the control loop: the
@@ -285,6 +305,7 @@ impl Core {
             closing: AtomicBool::new(false),
             forced_exit: AtomicBool::new(true),
             aborted: Mutex::new(Vec::new()),
+            nested: AtomicBool::new(false),
             drained_from: AtomicUsize::new(usize::MAX),
             mailbox,
             inbox: Mutex::new(Some(inbox)),
@@ -417,7 +438,7 @@ impl Core {
                 // registered with its first attempt live, so whatever
                 // happens before the task exists (a shutdown, a group
                 // restart) finds it, and stops it.
-                self.spawn_attempt(slot, 1, None, Duration::ZERO);
+                self.spawn_launch(slot, Launch::FIRST);
             }
             Err(error) => tracing::error!(%error, "spawn rejected"),
         }
@@ -552,10 +573,12 @@ impl Core {
             .unwrap_or_else(PoisonError::into_inner)
             .len();
         self.drained_from.store(from, Ordering::Release);
-        for slot in self.slots() {
-            let subtree = slot.with(|state, _| state.subtree().cloned());
-            if let Some(subtree) = subtree {
-                subtree.mark_drained();
+        if self.nested.load(Ordering::Acquire) {
+            for slot in self.slots() {
+                let subtree = slot.with(|state, _| state.subtree().cloned());
+                if let Some(subtree) = subtree {
+                    subtree.mark_drained();
+                }
             }
         }
     }
@@ -580,18 +603,30 @@ impl Core {
             .get(from..)
             .unwrap_or_default()
             .to_vec();
-        let mut report = DrainReport::default();
-        for slot in self.slots() {
-            if !aborted.iter().any(|path| **path == *slot.path) {
-                report.stopped += 1;
-            }
-            let subtree = slot.with(|state, _| state.subtree().cloned());
-            if let Some(nested) = subtree.and_then(|s| s.drain_report()) {
-                report.absorb(&nested);
+        let mut report = DrainReport {
+            // Each child is aborted once at most.
+            stopped: self.len().saturating_sub(aborted.len()),
+            aborted,
+            ..DrainReport::default()
+        };
+        if self.nested.load(Ordering::Acquire) {
+            for slot in self.slots() {
+                let subtree = slot.with(|state, _| state.subtree().cloned());
+                if let Some(nested) = subtree.and_then(|s| s.drain_report()) {
+                    report.absorb(&nested);
+                }
             }
         }
-        report.aborted.splice(0..0, aborted);
         report
+    }
+
+    /// Records that a child of this supervisor runs `subtree`, a nested
+    /// supervisor, in the child's locked `state`.
+    pub(crate) fn adopt(&self, state: &mut SlotState, subtree: Arc<Core>) {
+        self.nested.store(true, Ordering::Release);
+        state.rare().subtree = Some(subtree);
+        // Started as its parent's shutdown reached it: part of it.
+        state.drain_subtree_if_shutting_down();
     }
 
     /// Whether shutdown has begun: nothing starts any more.
@@ -603,64 +638,76 @@ impl Core {
     /// once the supervisor is closing, nor for a child that has terminated,
     /// is being stopped, or already has a run.
     pub(crate) fn launch(self: &Arc<Self>, slot: &Arc<Slot>, delay: Duration) -> bool {
-        self.start_attempt(slot, delay, false)
+        let launch = slot.with(|state, tx| self.prepare_launch(state, tx, delay, false));
+        launch
+            .map(|launch| self.spawn_launch(slot, launch))
+            .is_some()
     }
 
     /// Starts a terminated child again (an operator's `restart_child`), with
     /// a fresh backoff: whether it did (not once the supervisor is closing).
     pub(crate) fn revive(self: &Arc<Self>, slot: &Arc<Slot>) -> bool {
-        let revived = self.start_attempt(slot, Duration::ZERO, true);
-        if revived {
-            self.record_spawn();
-        }
-        revived
-    }
-
-    fn start_attempt(self: &Arc<Self>, slot: &Arc<Slot>, delay: Duration, revive: bool) -> bool {
-        // Only an attempt that waits needs its token before it starts.
-        let token = (!delay.is_zero()).then(CancellationToken::new);
-        let generation = slot.with(|state, tx| {
-            // Under the slot's lock: a concurrent shutdown's pass, which
-            // sets `closing` before it visits any child, has either seen
-            // this child's new run, or is seen here.
-            if self.is_closing() || state.stop.is_some() || !matches!(state.run, Run::Idle) {
-                return None;
-            }
-            if revive {
-                if !tx.apply(
-                    &mut state.lifecycle,
-                    Some("restarted by request"),
-                    ServiceLifecycle::revive,
-                ) {
-                    return None;
-                }
-                state.backoff.reset();
-            } else if state.lifecycle.phase().is_terminal() {
-                return None;
-            }
-            state.generation += 1;
-            state.run = Run::Live {
-                task: None,
-                token: token.clone(),
-            };
-            Some(state.generation)
-        });
-        let Some(generation) = generation else {
+        let launch = slot.with(|state, tx| self.prepare_launch(state, tx, Duration::ZERO, true));
+        let Some(launch) = launch else {
             return false;
         };
-        self.spawn_attempt(slot, generation, token, delay);
+        self.record_spawn();
+        self.spawn_launch(slot, launch);
         true
     }
 
-    /// Spawns the task of the attempt of `generation`, live in the slot.
-    fn spawn_attempt(
-        self: &Arc<Self>,
-        slot: &Arc<Slot>,
-        generation: u64,
-        token: Option<CancellationToken>,
+    /// Under the child's lock: makes a new run live (and, with `revive`,
+    /// the terminated child `Starting` again), to be spawned after the lock
+    /// is released by [`spawn_launch`](Self::spawn_launch). `None` once the
+    /// supervisor is closing, or for a child that has terminated (unless
+    /// revived), is being stopped, or already has a run.
+    pub(crate) fn prepare_launch(
+        &self,
+        state: &mut SlotState,
+        tx: &slot::Transitions<'_>,
         delay: Duration,
-    ) {
-        // Spawned outside the lock, which the new task takes first thing.
+        revive: bool,
+    ) -> Option<Launch> {
+        // A concurrent shutdown's pass, which sets `closing` before it
+        // visits any child (under its lock), has either seen this child's
+        // new run, or is seen here.
+        if self.is_closing() || state.stop.is_some() || !matches!(state.run, Run::Idle) {
+            return None;
+        }
+        if revive {
+            if !tx.apply(
+                &mut state.lifecycle,
+                Some("restarted by request"),
+                ServiceLifecycle::revive,
+            ) {
+                return None;
+            }
+            state.backoff.reset();
+        } else if state.lifecycle.phase().is_terminal() {
+            return None;
+        }
+        // Only an attempt that waits needs its token before it starts.
+        let token = (!delay.is_zero()).then(CancellationToken::new);
+        state.generation += 1;
+        state.run = Run::Live {
+            task: None,
+            token: token.clone(),
+        };
+        Some(Launch {
+            generation: state.generation,
+            token,
+            delay,
+        })
+    }
+
+    /// Spawns the attempt prepared by [`prepare_launch`](Self::prepare_launch),
+    /// outside the child's lock (which the new task takes first thing).
+    pub(crate) fn spawn_launch(self: &Arc<Self>, slot: &Arc<Slot>, launch: Launch) {
+        let Launch {
+            generation,
+            token,
+            delay,
+        } = launch;
         let task = self.tracker.spawn(attempt::run(
             self.clone(),
             slot.clone(),

@@ -442,10 +442,11 @@ impl SlotState {
         }
     }
 
-    /// The exit of the run that ended, for the control loop to handle once.
-    pub(crate) fn take_exit(&mut self) -> Option<Exit> {
+    /// The exit of the run that ended, for the control loop to handle once,
+    /// and why it was asked to stop, if it was.
+    pub(crate) fn take_exit(&mut self) -> Option<(Exit, Option<StopWhy>)> {
         match std::mem::take(&mut self.run) {
-            Run::Ended(exit) => Some(exit),
+            Run::Ended(exit) => Some((exit, self.stop)),
             other => {
                 self.run = other;
                 None
