@@ -714,9 +714,10 @@ fn check_drain(
     Ok(())
 }
 
-/// The root's children now: the drain stops each (a nested supervisor that
-/// looks running may be giving up already; its children are not certain).
-fn live_services(tree: &SupervisorHandle) -> usize {
+/// The root's children: the drain stopped each (a nested supervisor that
+/// looked running may have been giving up already; its children are not
+/// certain).
+fn count_root_children(tree: &SupervisorHandle) -> usize {
     let root = format!("{}/", tree.path());
     tree.snapshots()
         .iter()
@@ -824,7 +825,6 @@ async fn run_seed(seed: u64, clock: Clock) -> Result<(), String> {
         .iter()
         .map(|(p, r)| (p.clone(), r.dropped))
         .collect();
-    let live_at_drain = live_services(&tree);
     tree.shutdown();
     let result = tree.wait().await;
     for sent in run.sent.drain(..) {
@@ -856,6 +856,8 @@ async fn run_seed(seed: u64, clock: Clock) -> Result<(), String> {
     }
     // Err: the root gave up before the shutdown, and drained then.
     let report = result.as_ref().ok();
+    // (A command may complete as the shutdown is asked for: counted after.)
+    let live_at_drain = count_root_children(&tree);
     if result.is_err() {
         count(&TALLY.gave_up, 1);
     }
