@@ -1,8 +1,9 @@
 //! One supervised child: what it is, and its state behind a lock of its own.
 //!
-//! The registry is written only when children are added; every lifecycle
-//! transition locks just the slot of the child it concerns, so children never
-//! contend with each other, and a snapshot reads each slot briefly.
+//! The registry is written only when children are added or deleted; every
+//! lifecycle transition locks just the slot of the child it concerns, so
+//! children never contend with each other, and a snapshot reads each slot
+//! briefly.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
