@@ -76,6 +76,7 @@ pub mod adapters;
 pub mod backoff;
 pub mod context;
 mod engine;
+mod error;
 pub mod events;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
@@ -83,7 +84,9 @@ pub mod http;
 pub mod lifecycle;
 mod macro_support;
 pub mod metrics;
+mod report;
 pub mod service;
+mod strategy;
 pub mod supervisor;
 #[cfg(feature = "systemd")]
 #[cfg_attr(docsrs, doc(cfg(feature = "systemd")))]

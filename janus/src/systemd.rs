@@ -80,14 +80,13 @@ impl JanusService for SystemdNotifier {
         let tree = crate::context::root().ok_or_else(|| {
             anyhow::anyhow!("the systemd notifier runs outside a supervision tree")
         })?;
-        let stopping = tree.core.cancel.clone();
         let watchdog = sd_notify::watchdog_enabled();
         let mut readiness = tokio::time::interval(self.poll);
         let mut ready = false;
         let mut watchdog_tick = watchdog.map(|period| tokio::time::interval(period / 2));
         loop {
             tokio::select! {
-                () = stopping.cancelled() => break,
+                () = tree.shutdown_requested() => break,
                 () = cancel.cancelled() => break,
                 _ = readiness.tick(), if !ready => {
                     if tree.is_ready() {

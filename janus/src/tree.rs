@@ -124,164 +124,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backoff::{BackoffConfig, BackoffConfigError};
-use crate::context;
-use crate::engine::slot::SlotState;
 use crate::engine::{self, Core, Finished, Overrides, Settings};
+use crate::error::SpawnError;
+pub use crate::error::{ControlError, SupervisorError};
 use crate::events::{EventHub, EventStream};
 use crate::lifecycle::ServiceLifecycleSnapshot;
 use crate::metrics::JanusMetrics;
+use crate::report::{DrainReport, SupervisorMetrics};
 use crate::service::{JanusService, RestartPolicy, async_trait};
-use crate::supervisor::{DrainReport, SpawnError, SupervisorMetrics};
-
-/// Which children restart when one of them must.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum Strategy {
-    /// Only the child (the default).
-    #[default]
-    OneForOne,
-    /// Every child: siblings are stopped, then all start again in order.
-    OneForAll,
-    /// The child and the siblings declared after it.
-    RestForOne,
-}
-
-impl std::fmt::Display for Strategy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::OneForOne => "one_for_one",
-            Self::OneForAll => "one_for_all",
-            Self::RestForOne => "rest_for_one",
-        })
-    }
-}
-
-/// In which order a supervisor stops its children.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum ShutdownOrder {
-    /// One by one, last declared first, each within its own timeout (the
-    /// default for trees).
-    #[default]
-    Reverse,
-    /// All at once, each within its own timeout.
-    Concurrent,
-}
-
-impl std::fmt::Display for ShutdownOrder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Reverse => "reverse",
-            Self::Concurrent => "concurrent",
-        })
-    }
-}
-
-/// The restart intensity: more than `restarts` within `within` and the
-/// supervisor gives up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Intensity {
-    /// Restarts tolerated within the window. At least 1.
-    pub restarts: u32,
-    /// The sliding window. Not zero.
-    pub within: Duration,
-}
-
-/// Why a supervisor failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SupervisorError {
-    /// More restarts than the intensity allows.
-    #[error(
-        "supervisor '{supervisor}' gave up: {restarts} restarts within {within:?} (last: '{child}') exceed its intensity"
-    )]
-    IntensityExceeded {
-        /// The supervisor's path.
-        supervisor: String,
-        /// The child whose restart went over the limit.
-        child: String,
-        /// Restarts counted in the window.
-        restarts: u32,
-        /// The window.
-        within: Duration,
-    },
-    /// A critical child terminated for good.
-    #[error("supervisor '{supervisor}' gave up: critical child '{child}' terminated ({reason})")]
-    CriticalChildTerminated {
-        /// The supervisor's path.
-        supervisor: String,
-        /// The child's path.
-        child: String,
-        /// Its termination reason.
-        reason: String,
-    },
-    /// A child whose policy says restart was given up on by its circuit
-    /// breaker. In a tree that takes its supervisor down, unless the child
-    /// was declared expendable ([`ChildOptions::expendable`]): a child that
-    /// should run is never dropped while its supervisor looks healthy.
-    #[error("supervisor '{supervisor}' gave up: child '{child}' was given up on ({reason})")]
-    ChildGivenUp {
-        /// The supervisor's path.
-        supervisor: String,
-        /// The child's path.
-        child: String,
-        /// Its termination reason.
-        reason: String,
-    },
-    /// A child could not be added when the tree started.
-    #[error("supervisor '{supervisor}' cannot start: {source}")]
-    Spawn {
-        /// The supervisor's path.
-        supervisor: String,
-        /// Why the child was refused.
-        source: SpawnError,
-    },
-    /// The supervisor's control loop failed: a bug in Janus (please report
-    /// it). Its children were aborted.
-    #[error(
-        "supervisor '{supervisor}' failed: {problem} (a bug in Janus; its children were aborted)"
-    )]
-    Internal {
-        /// The supervisor's path.
-        supervisor: String,
-        /// What went wrong.
-        problem: String,
-    },
-    /// The signal handler could not be installed; the tree was stopped.
-    #[error("cannot install the signal handler ({problem}); the tree was stopped")]
-    Signals {
-        /// The operating system's error.
-        problem: String,
-    },
-    /// The spec itself is inconsistent.
-    #[error("supervisor '{supervisor}' is misconfigured: {problem}")]
-    InvalidSpec {
-        /// The supervisor's path.
-        supervisor: String,
-        /// What is wrong.
-        problem: String,
-    },
-}
-
-/// Why a command on a running supervisor failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ControlError {
-    /// No child has that name.
-    #[error("no child named '{name}'")]
-    NoSuchChild {
-        /// The name asked for.
-        name: String,
-    },
-    /// The supervisor is shutting down (or has stopped).
-    #[error("the supervisor is shutting down")]
-    ShuttingDown,
-    /// The child has not terminated, so it cannot be deleted (stop it
-    /// first, or use [`SupervisorHandle::remove_child`]).
-    #[error("child '{name}' has not terminated; stop it before deleting it")]
-    Running {
-        /// The child's name.
-        name: String,
-    },
-}
+pub use crate::strategy::{Intensity, ShutdownOrder, Strategy};
 
 /// Settings of one child that override the service's own.
 #[derive(Debug, Clone, Default)]
@@ -695,7 +546,7 @@ impl JanusService for SupervisorSpec {
 
     /// Runs the subtree until `cancel`, or until it gives up.
     async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
-        let parent = context::current();
+        let parent = engine::context::current();
         let (path, events, metrics, tracker) = match &parent {
             // A tree's supervisors share its events, its metrics, and the
             // tracker of its tasks: the root's drain waits for them all.
@@ -724,9 +575,7 @@ impl JanusService for SupervisorSpec {
             None => Arc::downgrade(&core),
         });
         if let Some(parent) = &parent {
-            parent
-                .slot
-                .with(|state, _| parent.core.adopt(state, core.clone()));
+            parent.core.adopt(&parent.slot, core.clone());
         }
         // Armed before any child starts: if this run is dropped (its parent
         // aborted it), whatever it started is aborted with it.
@@ -956,7 +805,7 @@ impl SupervisorHandle {
             Some(_) => Health::Stopped,
             None if self.core.cancel.is_cancelled() => Health::ShuttingDown,
             None => {
-                let given_up = self.core.paths_where(SlotState::given_up);
+                let given_up = self.core.given_up();
                 if given_up.is_empty() {
                     Health::Running
                 } else {
@@ -994,6 +843,15 @@ impl SupervisorHandle {
         self.core.request_shutdown();
     }
 
+    /// Waits until the tree is asked to stop, or its root gives up.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only watches.
+    pub async fn shutdown_requested(&self) {
+        self.core.cancel.cancelled().await;
+    }
+
     /// Whether the tree is stopping or has stopped.
     #[must_use]
     pub fn is_shutting_down(&self) -> bool {
@@ -1007,7 +865,7 @@ impl SupervisorHandle {
     ///
     /// Why the root gave up ([`SupervisorError`]).
     pub async fn wait(&self) -> Result<DrainReport, SupervisorError> {
-        let finished = crate::supervisor::settle(&self.core).await;
+        let finished = engine::drain::settle(&self.core).await;
         match finished.error {
             Some(error) => Err(error),
             None => Ok(finished.report),
@@ -1021,9 +879,9 @@ impl SupervisorHandle {
     ///
     /// Why the root gave up.
     pub async fn run_until_shutdown(&self) -> Result<(), SupervisorError> {
-        crate::supervisor::run_with_signals(
+        engine::drain::run_with_signals(
             &self.core,
-            Some(crate::supervisor::install_signals()),
+            Some(engine::drain::install_signals()),
             self.core
                 .forced_exit
                 .load(std::sync::atomic::Ordering::Relaxed),

@@ -31,9 +31,10 @@ use tokio::time::Instant;
 use super::slot::{Outcome, Run, Slot, StopWhy, deadline_after};
 use super::{CommandKind, Core, Finished, Message, Reply};
 use crate::backoff::BackoffAction;
+use crate::error::{ControlError, SupervisorError};
 use crate::lifecycle::{ServiceLifecycle, ServicePhase, TerminationReason};
 use crate::service::RestartPolicy;
-use crate::tree::{ControlError, Intensity, ShutdownOrder, Strategy, SupervisorError};
+use crate::strategy::{Intensity, ShutdownOrder, Strategy};
 
 /// The times to wake up at for the stops under way. A child waited for
 /// holds its deadline in its slot (`stop_deadline`) and is counted by the

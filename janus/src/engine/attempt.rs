@@ -21,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
 
+use super::context::{self, ServiceContext};
 use super::slot::{Outcome, Run, RunEnd, Slot};
 use super::{Core, Message, panic_message};
-use crate::context::{self, ServiceContext};
 use crate::lifecycle::{ServiceLifecycle, ServicePhase};
 
 /// A service's `run()` future, polled in its span, panics caught.

@@ -10,6 +10,9 @@
 
 pub(crate) mod actor;
 mod attempt;
+pub(crate) mod context;
+pub(crate) mod drain;
+mod signal;
 pub(crate) mod slot;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,12 +24,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backoff::BackoffConfig;
+use crate::error::{ControlError, SpawnError, SupervisorError};
 use crate::events::EventHub;
 use crate::lifecycle::{ServiceLifecycle, ServiceLifecycleSnapshot, TerminationReason};
 use crate::metrics::JanusMetrics;
+use crate::report::{DrainReport, SupervisorMetrics};
 use crate::service::RestartPolicy;
-use crate::supervisor::{DrainReport, SpawnError, SupervisorMetrics};
-use crate::tree::{ControlError, Intensity, ShutdownOrder, Strategy, SupervisorError};
+use crate::strategy::{Intensity, ShutdownOrder, Strategy};
 pub(crate) use slot::ServiceRef;
 use slot::{Run, ShutdownStop, Slot, SlotConfig, SlotState};
 
@@ -620,13 +624,21 @@ impl Core {
         report
     }
 
-    /// Records that a child of this supervisor runs `subtree`, a nested
-    /// supervisor, in the child's locked `state`.
-    pub(crate) fn adopt(&self, state: &mut SlotState, subtree: Arc<Core>) {
+    /// Records that the child `slot` of this supervisor runs `subtree`, a
+    /// nested supervisor.
+    pub(crate) fn adopt(&self, slot: &Slot, subtree: Arc<Core>) {
         self.nested.store(true, Ordering::Release);
-        state.rare().subtree = Some(subtree);
-        // Started as its parent's shutdown reached it: part of it.
-        state.drain_subtree_if_shutting_down();
+        slot.with(|state, _| {
+            state.rare().subtree = Some(subtree);
+            // Started as its parent's shutdown reached it: part of it.
+            state.drain_subtree_if_shutting_down();
+        });
+    }
+
+    /// The paths of the children given up on by their breakers, anywhere
+    /// in the tree.
+    pub(crate) fn given_up(&self) -> Vec<String> {
+        self.paths_where(SlotState::given_up)
     }
 
     /// Whether shutdown has begun: nothing starts any more.

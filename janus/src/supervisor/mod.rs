@@ -37,11 +37,7 @@
 //! # Ok(()) }
 //! ```
 
-mod signal;
-
 use std::sync::atomic::Ordering as AtomicOrdering;
-
-use tokio::time::Instant;
 
 pub use crate::adapters::{self, ApiModuleAdapter, ModuleAdapter};
 pub use crate::backoff::{
@@ -64,15 +60,13 @@ pub use std::sync::atomic::{AtomicU64, Ordering};
 #[doc(hidden)]
 pub use std::time::Duration;
 
-use crate::engine::slot::SlotState;
-use crate::engine::{Core, Finished, Overrides, ServiceRef, Settings};
+use crate::engine::drain::{Signals, drain, install_signals, run_with_signals};
+use crate::engine::{Core, Overrides, ServiceRef, Settings};
+pub use crate::error::SpawnError;
 use crate::events::EventHub;
 use crate::metrics::JanusMetrics;
+pub use crate::report::{DrainReport, MetricsSnapshot, SupervisorMetrics};
 use crate::tree::{ShutdownOrder, Strategy, SupervisorHandle};
-
-/// How long aborted tasks get to unwind before the drain report calls them
-/// unresponsive (a task blocked in synchronous code cannot be aborted).
-const ABORT_GRACE: Duration = Duration::from_secs(1);
 
 /// Configuration of a [`JanusSupervisor`].
 ///
@@ -150,286 +144,6 @@ impl SpawnOptions {
             backoff: Some(backoff),
         }
     }
-}
-
-/// Why a service could not be spawned.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SpawnError {
-    /// The name cannot be a segment of a path: empty, or holding a `/`.
-    #[error("invalid service name '{name}': {problem}")]
-    InvalidName {
-        /// The name given.
-        name: String,
-        /// What is wrong with it.
-        problem: &'static str,
-    },
-    /// A live service already has this name.
-    #[error(
-        "a service named '{name}' is already supervised; names must be unique \
-         (a name is free again once its service has terminated)"
-    )]
-    DuplicateName {
-        /// The name in use.
-        name: String,
-    },
-    /// The service's effective backoff configuration is inconsistent.
-    #[error("invalid backoff for service '{service}': {source}")]
-    InvalidBackoff {
-        /// The service.
-        service: String,
-        /// What is wrong with the configuration.
-        source: BackoffConfigError,
-    },
-    /// The supervisor is shutting down and accepts no new services.
-    #[error("cannot spawn service '{service}': the supervisor is shutting down")]
-    ShuttingDown {
-        /// The service.
-        service: String,
-    },
-    /// The supervisor already holds as many services as it can index
-    /// (`u32::MAX`, some terabytes of them).
-    #[error("cannot spawn service '{service}': the supervisor holds {limit} services already")]
-    TooManyServices {
-        /// The service.
-        service: String,
-        /// How many services a supervisor holds at most.
-        limit: usize,
-    },
-}
-
-/// Counters of one supervisor (the Prometheus series are in
-/// [`crate::metrics`]).
-#[derive(Debug, Default)]
-pub struct SupervisorMetrics {
-    /// Restarts (a run that began after a backoff).
-    pub restarts_total: AtomicU64,
-    /// Services spawned and not yet terminated.
-    pub active_services: AtomicU64,
-    /// Services spawned.
-    pub spawned_total: AtomicU64,
-    /// Services terminated for good.
-    pub terminated_total: AtomicU64,
-    /// Circuit breakers opened.
-    pub circuit_breaker_trips: AtomicU64,
-}
-
-impl SupervisorMetrics {
-    /// A copy of the counters.
-    ///
-    /// Each counter is read atomically; the set is not one atomic
-    /// snapshot of a moving supervisor.
-    #[must_use]
-    pub fn snapshot(&self) -> MetricsSnapshot {
-        MetricsSnapshot {
-            restarts_total: self.restarts_total.load(AtomicOrdering::Relaxed),
-            active_services: self.active_services.load(AtomicOrdering::Relaxed),
-            spawned_total: self.spawned_total.load(AtomicOrdering::Relaxed),
-            terminated_total: self.terminated_total.load(AtomicOrdering::Relaxed),
-            circuit_breaker_trips: self.circuit_breaker_trips.load(AtomicOrdering::Relaxed),
-        }
-    }
-}
-
-/// Plain-data copy of [`SupervisorMetrics`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct MetricsSnapshot {
-    /// Restarts.
-    pub restarts_total: u64,
-    /// Services spawned and not yet terminated.
-    pub active_services: u64,
-    /// Services spawned.
-    pub spawned_total: u64,
-    /// Services terminated for good.
-    pub terminated_total: u64,
-    /// Circuit breakers opened.
-    pub circuit_breaker_trips: u64,
-}
-
-/// What [`JanusSupervisor::wait_for_drain`] (or a tree's
-/// [`wait`](crate::tree::SupervisorHandle::wait)) found, over the whole
-/// tree: nested supervisors' children included, named by their paths.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct DrainReport {
-    /// Services that stopped by themselves (or had already terminated).
-    pub stopped: usize,
-    /// Services the drain aborted because they outlived their shutdown
-    /// timeout (or whose supervisor was aborted), by path. What a nested
-    /// supervisor aborted before the drain reached it (restarting its own
-    /// children, or stopping them as it gave up) is not the drain's.
-    pub aborted: Vec<String>,
-    /// Aborted services whose task still had not finished after a grace
-    /// period: they are blocked in synchronous code that cannot be aborted.
-    pub unresponsive: Vec<String>,
-    /// How long the drain took.
-    pub elapsed: Duration,
-}
-
-impl DrainReport {
-    /// Whether every service stopped within its timeout.
-    #[must_use]
-    pub fn is_clean(&self) -> bool {
-        self.aborted.is_empty() && self.unresponsive.is_empty()
-    }
-
-    /// Adds what a nested supervisor's drain found.
-    pub(crate) fn absorb(&mut self, nested: &Self) {
-        self.stopped += nested.stopped;
-        self.aborted.extend(nested.aborted.iter().cloned());
-        self.unresponsive
-            .extend(nested.unresponsive.iter().cloned());
-    }
-}
-
-impl std::fmt::Display for DrainReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} stopped", self.stopped)?;
-        if !self.aborted.is_empty() {
-            write!(
-                f,
-                ", aborted after shutdown timeout: {}",
-                self.aborted.join(", ")
-            )?;
-        }
-        if !self.unresponsive.is_empty() {
-            write!(f, ", still blocked: {}", self.unresponsive.join(", "))?;
-        }
-        write!(f, " (in {:?})", self.elapsed)
-    }
-}
-
-/// The engine's half of draining: ask for shutdown, wait for the actor, then
-/// give aborted tasks a moment to unwind and name those that do not.
-pub(crate) async fn drain(core: &Arc<Core>) -> Finished {
-    core.request_shutdown();
-    settle(core).await
-}
-
-/// Waits for the supervisor to end (shutdown or giving up), then for its
-/// tasks, naming the aborted ones that do not unwind.
-pub(crate) async fn settle(core: &Arc<Core>) -> Finished {
-    let started = Instant::now();
-    core.spawn_actor();
-    let mut finished = core.finished().await;
-    core.tracker.close();
-    if tokio::time::timeout(ABORT_GRACE, core.tracker.wait())
-        .await
-        .is_err()
-    {
-        // Aborted, and still not finished: blocked in synchronous code.
-        finished.report.unresponsive = core.paths_where(SlotState::unresponsive);
-    }
-    finished.report.elapsed = started.elapsed();
-    finished
-}
-
-pub(crate) fn install_signals() -> std::io::Result<signal::Signals> {
-    signal::Signals::install()
-}
-
-/// Runs until a signal (when `signals` is given), a requested shutdown, or the
-/// supervisor giving up; then drains. With `forced_exit`, a second signal
-/// while draining (a deliberate one, see [`signal::REPEAT_WINDOW`]) exits
-/// the process at once. Fails if the supervisor gave up, or if the signal
-/// handler could not be installed (the supervisor is drained all the same).
-pub(crate) async fn run_with_signals(
-    core: &Arc<Core>,
-    signals: Option<std::io::Result<signal::Signals>>,
-    forced_exit: bool,
-) -> Result<(), crate::tree::SupervisorError> {
-    let (finished, signal_error) = wait_and_drain(core, signals, forced_exit).await;
-    if let Some(error) = finished.error {
-        return Err(error);
-    }
-    match signal_error {
-        Some(error) => Err(crate::tree::SupervisorError::Signals {
-            problem: error.to_string(),
-        }),
-        None => Ok(()),
-    }
-}
-
-async fn wait_and_drain(
-    core: &Arc<Core>,
-    signals: Option<std::io::Result<signal::Signals>>,
-    forced_exit: bool,
-) -> (Finished, Option<std::io::Error>) {
-    core.spawn_actor();
-    let mut signals = match signals {
-        Some(Ok(signals)) => Some(signals),
-        Some(Err(error)) => {
-            tracing::error!(%error, "cannot install the signal handler: shutting down");
-            return (drain_and_log(core).await, Some(error));
-        }
-        None => None,
-    };
-    let mut first_signal = None;
-    let finished = core.finished();
-    tokio::select! {
-        received = async {
-            match signals.as_mut() {
-                Some(signals) => signals.recv().await,
-                None => std::future::pending().await,
-            }
-        } => match received {
-            Ok(signal) => {
-                tracing::info!(%signal, "received signal: shutting down");
-                first_signal = Some(Instant::now());
-            }
-            Err(error) => tracing::error!(%error, "signal handler failed: shutting down"),
-        },
-        () = core.cancel.cancelled() => tracing::info!("shutdown requested"),
-        finished = finished => {
-            if let Some(error) = &finished.error {
-                tracing::error!(%error, "the root supervisor gave up");
-            }
-        }
-    }
-    let second_signal = async {
-        let Some(signals) = signals.as_mut() else {
-            return std::future::pending().await;
-        };
-        loop {
-            let Ok(signal) = signals.recv().await else {
-                return std::future::pending().await;
-            };
-            let now = Instant::now();
-            match first_signal {
-                None => {
-                    tracing::info!(%signal, "received signal: already shutting down");
-                    first_signal = Some(now);
-                }
-                Some(first) if now.saturating_duration_since(first) < signal::REPEAT_WINDOW => {
-                    tracing::debug!(%signal, "the same request delivered again: ignored");
-                }
-                Some(_) if forced_exit => return signal,
-                Some(_) => {
-                    tracing::warn!(%signal, "second signal during shutdown: still draining (forced exit is off)");
-                }
-            }
-        }
-    };
-    tokio::select! {
-        finished = drain_and_log(core) => (finished, None),
-        signal = second_signal => {
-            tracing::error!(%signal, "second signal during shutdown: forcing exit");
-            std::process::exit(signal.exit_code());
-        }
-    }
-}
-
-async fn drain_and_log(core: &Arc<Core>) -> Finished {
-    let finished = drain(core).await;
-    let snap = core.metrics.snapshot();
-    tracing::info!(
-        restarts = snap.restarts_total,
-        spawned = snap.spawned_total,
-        terminated = snap.terminated_total,
-        circuit_trips = snap.circuit_breaker_trips,
-        report = %finished.report,
-        "supervisor shutdown complete"
-    );
-    finished
 }
 
 /// The supervisor: spawns services, restarts them, and shuts them down.
@@ -700,7 +414,7 @@ impl JanusSupervisor {
 
     async fn run_with_signals(
         &self,
-        signals: Option<std::io::Result<signal::Signals>>,
+        signals: Option<std::io::Result<Signals>>,
     ) -> anyhow::Result<()> {
         let forced_exit = self.core.forced_exit.load(AtomicOrdering::Relaxed);
         Ok(run_with_signals(&self.core, signals, forced_exit).await?)
