@@ -20,28 +20,7 @@ pub(crate) fn name_problem(name: &str, what: &str) -> Option<String> {
 /// `MarketDataFeed` → `market-data-feed`, `HTTPServer` → `http-server`,
 /// `market_data` → `market-data`.
 pub(crate) fn kebab_case(ident: &str) -> String {
-    let chars: Vec<char> = ident.trim_start_matches("r#").chars().collect();
-    let mut out = String::with_capacity(ident.len() + 4);
-    for (i, &c) in chars.iter().enumerate() {
-        if c == '_' {
-            if !out.is_empty() && !out.ends_with('-') {
-                out.push('-');
-            }
-            continue;
-        }
-        if c.is_uppercase() && i > 0 {
-            let prev = chars[i - 1];
-            let next_is_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            let boundary = prev.is_lowercase()
-                || prev.is_ascii_digit()
-                || (prev.is_uppercase() && next_is_lower);
-            if boundary && !out.ends_with('-') {
-                out.push('-');
-            }
-        }
-        out.extend(c.to_lowercase());
-    }
-    out.trim_end_matches('-').to_owned()
+    heck::ToKebabCase::to_kebab_case(ident.trim_start_matches("r#"))
 }
 
 #[cfg(test)]

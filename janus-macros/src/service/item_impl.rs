@@ -104,7 +104,7 @@ pub(super) fn expand(args: TokenStream, item: &syn::ItemImpl) -> TokenStream {
             "the impl attribute takes no arguments; configure the service on its struct: `#[janus::service(…)] struct …`",
         );
     }
-    if let Some((_, path, _)) = &item.trait_ {
+    if let Some((path, _)) = &item.trait_ {
         errors.at(
             path,
             "#[janus::service] goes on the service's own impl block (`impl MyService { … }`), not on a trait impl",

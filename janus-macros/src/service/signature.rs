@@ -1,7 +1,7 @@
 //! Checks of the methods and functions a service is made of.
 
 use syn::spanned::Spanned as _;
-use syn::{FnArg, ReturnType, Signature, Type};
+use syn::{FnArg, ReceiverKind, ReturnType, Signature, Type};
 
 use crate::errors::Errors;
 
@@ -33,18 +33,16 @@ pub(super) fn require_ref_self<'a>(
 ) -> Vec<&'a FnArg> {
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
-        Some(FnArg::Receiver(receiver)) => {
-            if receiver.reference.is_some() && receiver.mutability.is_some() {
-                errors.at(
-                    receiver,
-                    format_args!(
-                        "{what} takes `&self`, not `&mut self`: a service runs through a shared reference; keep mutable state in atomics or a `Mutex`"
-                    ),
-                );
-            } else if receiver.reference.is_none() || receiver.colon_token.is_some() {
-                errors.at(receiver, format_args!("{what} takes `&self`"));
-            }
-        }
+        Some(FnArg::Receiver(receiver)) => match &receiver.kind {
+            ReceiverKind::Reference(_, _, Some(_)) => errors.at(
+                receiver,
+                format_args!(
+                    "{what} takes `&self`, not `&mut self`: a service runs through a shared reference; keep mutable state in atomics or a `Mutex`"
+                ),
+            ),
+            ReceiverKind::Reference(_, _, None) => {}
+            _ => errors.at(receiver, format_args!("{what} takes `&self`")),
+        },
         Some(FnArg::Typed(arg)) => errors.at(
             arg,
             format_args!(
