@@ -47,3 +47,19 @@ pub fn ms(n: u64) -> Duration {
 pub fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
+
+/// Lets the runtime run until `condition` holds: every ready task runs
+/// between two checks, and the paused clock does not move.
+///
+/// # Panics
+///
+/// If it does not hold after a thousand turns: `what` never happened.
+pub async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..1_000 {
+        if condition() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("never happened: {what}");
+}

@@ -10,7 +10,7 @@ use janus::supervisor::{
     SpawnOptions, SupervisorConfig,
 };
 use janus::testing::{Behavior, TestService};
-use tests_integration::{ms, secs};
+use tests_integration::{ms, secs, until};
 use tokio::time::{Instant, advance, sleep};
 
 /// A supervisor without signal handler, publishing to metrics of its own.
@@ -24,11 +24,11 @@ fn supervisor(backoff: BackoffConfig) -> JanusSupervisor {
     .with_metrics(JanusMetrics::new())
 }
 
-/// Lets every ready task run without moving the paused clock.
-async fn settle() {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
+/// Whether every service of `sup` is running.
+fn all_running(sup: &JanusSupervisor) -> bool {
+    sup.snapshots()
+        .iter()
+        .all(|s| s.phase == ServicePhase::Running)
 }
 
 // §3.1 — a service that ignores cancellation is aborted at its timeout, and
@@ -40,7 +40,7 @@ async fn shutdown_timeout_aborts_and_reports() {
     let (polite, polite_probe) = TestService::failing("polite", 0);
     sup.spawn_service(Box::new(stubborn)).expect("spawn");
     sup.spawn_service(Box::new(polite)).expect("spawn");
-    settle().await;
+    until("both running", || all_running(&sup)).await;
 
     sup.trigger_shutdown();
     let started = Instant::now();
@@ -81,7 +81,7 @@ async fn per_service_shutdown_timeouts() {
     let (quick_probe, slow_probe) = (quick.probe(), slow.probe());
     sup.spawn_service(Box::new(quick)).expect("spawn");
     sup.spawn_service(Box::new(slow)).expect("spawn");
-    settle().await;
+    until("both running", || all_running(&sup)).await;
 
     let started = Instant::now();
     let drain = tokio::spawn(async move {
@@ -134,7 +134,10 @@ async fn panic_under_never_is_unrecoverable() {
     let svc = TestService::new("once", Behavior::Panic("bad state".into()))
         .with_restart_policy(RestartPolicy::Never);
     sup.spawn_service(Box::new(svc)).expect("spawn");
-    settle().await;
+    until("terminated", || {
+        sup.snapshots()[0].phase == ServicePhase::Terminated
+    })
+    .await;
     let snap = sup.service_lifecycle("once").await.expect("registered");
     assert_eq!(snap.phase, ServicePhase::Terminated);
     assert_eq!(
@@ -209,7 +212,8 @@ async fn invalid_backoff_is_a_typed_spawn_error() {
             ..
         })
     ));
-    settle().await;
+    // Whatever could run, runs before the paused clock moves.
+    tokio::time::sleep(ms(1)).await;
     assert_eq!(probe.starts(), 0);
     assert_eq!(sup.service_count().await, 0);
 }
@@ -243,7 +247,7 @@ async fn error_during_shutdown_is_recorded() {
     let sup = supervisor(BackoffConfig::default());
     let svc = TestService::new("flusher", Behavior::FailOnCancel("flush failed".into()));
     sup.spawn_service(Box::new(svc)).expect("spawn");
-    settle().await;
+    until("running", || all_running(&sup)).await;
     sup.trigger_shutdown();
     sup.wait_for_drain().await;
     let snap = sup.service_lifecycle("flusher").await.expect("registered");
@@ -268,8 +272,7 @@ async fn stopping_and_registration_are_immediate() {
         .await
         .expect("registered at once");
     assert_eq!(snap.phase, ServicePhase::Starting);
-    settle().await;
-    assert_eq!(sup.snapshots()[0].phase, ServicePhase::Running);
+    until("running", || all_running(&sup)).await;
 
     sup.trigger_shutdown();
     assert_eq!(sup.snapshots()[0].phase, ServicePhase::Stopping);
@@ -302,8 +305,7 @@ async fn duplicate_names_are_rejected() {
     let (third, third_probe) = TestService::failing("worker", 0);
     sup.spawn_service(Box::new(third))
         .expect("name free after termination");
-    settle().await;
-    assert_eq!(third_probe.starts(), 1);
+    until("started", || third_probe.starts() == 1).await;
     assert_eq!(sup.service_count().await, 1);
     let m = sup.metrics().snapshot();
     assert_eq!((m.spawned_total, m.active_services), (2, 1));
@@ -322,7 +324,7 @@ async fn metrics_from_two_supervisors_add_up() {
         sup.spawn_service(Box::new(TestService::failing(name, 0).0))
             .expect("spawn");
     }
-    settle().await;
+    until("all running", || all_running(&a) && all_running(&b)).await;
     assert_eq!(shared.supervisor_active_services.get(), 3);
     assert_eq!(shared.supervisor_spawned_total.get(), 3);
     b.wait_for_drain().await;
@@ -342,7 +344,7 @@ async fn uptime_histogram_fits_long_uptimes() {
         .with_metrics(metrics.clone());
     sup.spawn_service(Box::new(TestService::failing("long-lived", 0).0))
         .expect("spawn");
-    settle().await;
+    until("running", || all_running(&sup)).await;
     advance(Duration::from_secs(2 * 3600)).await;
     sup.wait_for_drain().await;
     let text = metrics.encode();
@@ -395,7 +397,10 @@ async fn shutdown_during_backoff_is_immediate() {
     let sup = supervisor(BackoffConfig::new(secs(30), secs(30)));
     let (svc, probe) = TestService::failing("waiting", 1);
     sup.spawn_service(Box::new(svc)).expect("spawn");
-    settle().await;
+    until("backing off", || {
+        sup.snapshots()[0].phase == ServicePhase::BackingOff
+    })
+    .await;
     let snap = sup.service_lifecycle("waiting").await.expect("registered");
     assert_eq!(snap.phase, ServicePhase::BackingOff);
     assert_eq!(snap.backoff_delay_ms, Some(30_000));
@@ -420,7 +425,8 @@ async fn spawn_after_shutdown_is_rejected() {
             service: "late".into()
         })
     );
-    settle().await;
+    // Whatever could run, runs before the paused clock moves.
+    tokio::time::sleep(ms(1)).await;
     assert_eq!(probe.starts(), 0);
 }
 
@@ -467,11 +473,10 @@ async fn dropping_the_supervisor_cancels_services() {
     let sup = supervisor(BackoffConfig::default());
     let (svc, probe) = TestService::failing("orphan", 0);
     sup.spawn_service(Box::new(svc)).expect("spawn");
-    settle().await;
+    until("started", || probe.starts() == 1).await;
     drop(sup);
-    settle().await;
+    until("cancelled", || probe.finished() == 1).await;
     assert_eq!(probe.cancellations_seen(), 1);
-    assert_eq!(probe.finished(), 1);
 }
 
 // The multi-thread runtime: many services, restarts, shutdown, consistent counters.
@@ -584,9 +589,12 @@ async fn a_panic_while_dropping_a_run_still_ends_it() {
     let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     sup.spawn_service(Box::new(PanicsOnDrop { runs: runs.clone() }))
         .expect("spawn");
-    settle().await;
+    until("running", || all_running(&sup)).await;
     advance(ms(1500)).await;
-    settle().await;
+    until("restarted", || {
+        runs.load(std::sync::atomic::Ordering::SeqCst) == 2
+    })
+    .await;
     let snap = sup.service_lifecycle("bomb").await.expect("listed");
     assert_eq!(snap.phase, ServicePhase::Running, "{snap:?}");
     assert_eq!(snap.total_failures, 1, "{snap:?}");

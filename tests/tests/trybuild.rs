@@ -2,11 +2,12 @@
 //! the offending token (`trybuild/*/fail`), every accepted shape compiles and
 //! runs (`trybuild/*/pass`).
 //!
-//! The `.stderr` snapshots are recorded with rustc 1.95 and
-//! `--all-features` (rustc's hints list the `JanusService` types in scope,
-//! which depend on the features); another compiler, or other features, skip
-//! these tests rather than fail on wording. Re-record with
-//! `TRYBUILD=overwrite cargo test --all-features --test trybuild` and read
+//! The `.stderr` snapshots are recorded with rustc 1.95 (another compiler
+//! skips these tests rather than fail on wording). rustc's hints list the
+//! `JanusService` types in scope, which depend on janus's features: this
+//! crate always enables the same ones (`testing`, `systemd`, and the default
+//! `http`), so the snapshots hold with or without `--all-features`.
+//! Re-record with `TRYBUILD=overwrite cargo test --test trybuild` and read
 //! the diff.
 
 /// Runs the pass and fail cases of one macro.
@@ -21,10 +22,6 @@ fn cases(macro_name: &str) {
     not(stable(1.95)),
     ignore = "trybuild snapshots are recorded with rustc 1.95"
 )]
-#[cfg_attr(
-    not(feature = "systemd"),
-    ignore = "trybuild snapshots are recorded with --all-features"
-)]
 #[test]
 fn service_macro() {
     cases("service");
@@ -33,10 +30,6 @@ fn service_macro() {
 #[rustversion::attr(
     not(stable(1.95)),
     ignore = "trybuild snapshots are recorded with rustc 1.95"
-)]
-#[cfg_attr(
-    not(feature = "systemd"),
-    ignore = "trybuild snapshots are recorded with --all-features"
 )]
 #[test]
 fn supervisor_macro() {
