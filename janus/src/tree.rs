@@ -777,10 +777,12 @@ impl SupervisorHandle {
         self.core.snapshots()
     }
 
-    /// The snapshot of the service at `path` (e.g. `desk/risk/limits`).
+    /// The snapshot of the service at `path` (e.g. `desk/risk/limits`),
+    /// looked up name by name (not a snapshot of the whole tree).
     #[must_use]
     pub fn snapshot(&self, path: &str) -> Option<ServiceLifecycleSnapshot> {
-        self.snapshots().into_iter().find(|s| s.path == path)
+        let slot = self.core.find(path)?;
+        Some(slot.with(|state, _| slot.snapshot(state)))
     }
 
     /// A stream of every lifecycle event of the tree from now on, until

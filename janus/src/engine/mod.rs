@@ -375,6 +375,26 @@ impl Core {
         registry.slots[position].clone()
     }
 
+    /// The child at `path` (`root/…/name`), in this supervisor or a nested
+    /// one, looked up name by name.
+    pub(crate) fn find(&self, path: &str) -> Option<Arc<Slot>> {
+        let rest = match &*self.settings.path {
+            "" => path,
+            own => path.strip_prefix(own)?.strip_prefix('/')?,
+        };
+        let (name, deeper) = match rest.split_once('/') {
+            Some((name, deeper)) => (name, Some(deeper)),
+            None => (rest, None),
+        };
+        let slot = self.slot(name)?;
+        match deeper {
+            None => Some(slot),
+            Some(_) => slot
+                .with(|state, _| state.subtree().cloned())?
+                .find(path),
+        }
+    }
+
     /// Where a child's name starts in its path.
     pub(crate) fn name_offset(&self) -> usize {
         match self.settings.path.len() {
