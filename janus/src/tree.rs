@@ -495,6 +495,11 @@ impl SupervisorSpec {
     /// # Errors
     ///
     /// Why the tree could not start, or why its root gave up.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`SupervisorHandle::run_until_shutdown`]: dropping the future
+    /// leaves the tree running, or stopping.
     pub async fn run_until_shutdown(self) -> Result<(), SupervisorError> {
         let handle = self.start()?;
         handle.run_until_shutdown().await
@@ -866,6 +871,11 @@ impl SupervisorHandle {
     /// # Errors
     ///
     /// Why the root gave up ([`SupervisorError`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits; the tree goes on stopping, and waiting
+    /// again returns the same report.
     pub async fn wait(&self) -> Result<DrainReport, SupervisorError> {
         let finished = engine::drain::settle(&self.core).await;
         match finished.error {
@@ -880,6 +890,12 @@ impl SupervisorHandle {
     /// # Errors
     ///
     /// Why the root gave up.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops watching the signals, nothing else: before
+    /// a signal the tree keeps running; after one, it goes on stopping
+    /// ([`wait`](Self::wait) for it).
     pub async fn run_until_shutdown(&self) -> Result<(), SupervisorError> {
         engine::drain::run_with_signals(
             &self.core,

@@ -300,6 +300,10 @@ impl JanusSupervisor {
     }
 
     /// Snapshots of every service, in spawn order.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it completes without waiting.
     pub async fn lifecycle_snapshots(&self) -> Vec<ServiceLifecycleSnapshot> {
         self.snapshots()
     }
@@ -311,6 +315,10 @@ impl JanusSupervisor {
     }
 
     /// The snapshot of the service named `name`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it completes without waiting.
     pub async fn service_lifecycle(&self, name: &str) -> Option<ServiceLifecycleSnapshot> {
         self.core
             .slot(name)
@@ -319,6 +327,10 @@ impl JanusSupervisor {
 
     /// How many services are registered (including terminated ones). Right
     /// as soon as [`spawn_service`](Self::spawn_service) returns.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it completes without waiting.
     pub async fn service_count(&self) -> usize {
         self.core.len()
     }
@@ -383,6 +395,11 @@ impl JanusSupervisor {
     /// reason `aborted after shutdown timeout`, and the report names it. When
     /// this returns, no service code is running (except code blocked in
     /// synchronous calls, which the report lists as unresponsive).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the shutdown it asked for goes on; waiting again
+    /// returns the report.
     pub async fn wait_for_drain(&self) -> DrainReport {
         let report = drain(&self.core).await.report;
         if report.is_clean() {
@@ -407,6 +424,12 @@ impl JanusSupervisor {
     ///   ([`SupervisorError`](crate::tree::SupervisorError), after draining);
     /// - the signal handler could not be installed (the services are still
     ///   shut down and drained first).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops watching the signals, nothing else: before
+    /// a signal the services keep running; after one, they go on stopping
+    /// ([`wait_for_drain`](Self::wait_for_drain) for them).
     pub async fn run_until_shutdown(&self) -> anyhow::Result<()> {
         let signals = self.install_signal_handler.then(install_signals);
         self.run_with_signals(signals).await
