@@ -13,6 +13,7 @@
 //!     fn __janus_backoff(&self) -> Option<BackoffConfig> { None }
 //!     fn __janus_shutdown_timeout(&self) -> Option<Duration> { Some(Duration::new(5, 0)) }
 //!     fn __janus_critical(&self) -> bool { false }
+//!     fn __janus_heartbeat_timeout(&self) -> Option<Duration> { None }
 //! }
 //! ```
 

@@ -7,14 +7,11 @@
 //! differs on purpose (see the crate docs): timeouts abort, panics are
 //! failures, `Always` obeys backoff, duplicate names are rejected…
 //!
-//! ```text
-//! ┌────────────────────────── JanusSupervisor ───────────────────────────┐
-//! │ registry: name → slot (written at spawn only)                        │
-//! │ slot: lifecycle behind its own lock · child CancellationToken · task │
-//! │ TaskTracker ◄── one task per service: run → outcome → backoff → run  │
-//! │ CancellationToken ◄── shutdown; timeouts abort what did not stop     │
-//! └──────────────────────────────────────────────────────────────────────┘
-//! ```
+//! A `JanusSupervisor` is a flat supervisor of the engine that also runs
+//! supervision trees ([`crate::tree`]): one control loop decides every
+//! restart and stop; each run of a service is a task of its own; each
+//! service's state sits behind a lock of its own; shutdown cancels every
+//! service at once and aborts what outlives its timeout.
 //!
 //! # Usage
 //!
