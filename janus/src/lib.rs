@@ -123,12 +123,11 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::backoff::BackoffConfig;
-    pub use crate::macro_support::{IntoServiceResult, ServiceDefinition, drive, step_loop};
+    pub use crate::macro_support::{ServiceDefinition, drive, step_loop};
     pub use crate::service::{JanusService, RestartPolicy};
     pub use crate::tree::{ChildOptions, ShutdownOrder, Strategy, SupervisorSpec};
     pub use anyhow;
     pub use async_trait::async_trait;
-    pub use tokio;
     pub use tokio_util::sync::CancellationToken;
 }
 
