@@ -220,6 +220,25 @@ struct Known {
     stop_budget: Duration,
 }
 
+impl Known {
+    /// A service (not a supervisor).
+    fn service(
+        policy: RestartPolicy,
+        expendable: bool,
+        shutdown_timeout: Duration,
+        max_backoff: Duration,
+    ) -> Self {
+        Self {
+            policy,
+            expendable,
+            shutdown_timeout,
+            max_backoff,
+            children: Vec::new(),
+            stop_budget: Duration::ZERO,
+        }
+    }
+}
+
 struct Plan {
     stage: Arc<Stage>,
     known: BTreeMap<String, Known>,
@@ -350,14 +369,12 @@ fn random_spec(
             let timeout = own_timeout.unwrap_or(default_timeout);
             known.insert(
                 child_path.clone(),
-                Known {
+                Known::service(
                     policy,
                     expendable,
-                    shutdown_timeout: timeout,
-                    max_backoff: backoff.as_ref().unwrap_or(&default_backoff).max_delay,
-                    children: Vec::new(),
-                    stop_budget: Duration::ZERO,
-                },
+                    timeout,
+                    backoff.as_ref().unwrap_or(&default_backoff).max_delay,
+                ),
             );
             timeouts.push(timeout);
             spec = spec.child_with(
@@ -475,17 +492,9 @@ impl Run {
                     stage: self.plan.stage.clone(),
                 };
                 if self.tree.add_child(puppet).is_ok() {
-                    self.plan.known.insert(
-                        path.clone(),
-                        Known {
-                            policy,
-                            expendable: false,
-                            shutdown_timeout: ms(50),
-                            max_backoff: ms(100),
-                            children: Vec::new(),
-                            stop_budget: Duration::ZERO,
-                        },
-                    );
+                    self.plan
+                        .known
+                        .insert(path.clone(), Known::service(policy, false, ms(50), ms(100)));
                     self.plan.root_children.push(path);
                     self.plan.root_budget = self.plan.root_budget.saturating_add(ms(50));
                 }

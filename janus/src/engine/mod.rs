@@ -389,9 +389,7 @@ impl Core {
         let slot = self.slot(name)?;
         match deeper {
             None => Some(slot),
-            Some(_) => slot
-                .with(|state, _| state.subtree().cloned())?
-                .find(path),
+            Some(_) => slot.with(|state, _| state.subtree().cloned())?.find(path),
         }
     }
 
