@@ -154,7 +154,6 @@ struct Command {
 /// a concurrent shutdown, whose pass asked everyone at once).
 struct Shutdown {
     queue: Vec<Arc<Slot>>,
-    concurrent: bool,
 }
 
 struct Actor {
@@ -290,7 +289,8 @@ impl Actor {
     fn advance(&mut self) {
         loop {
             if let Some(shutdown) = &mut self.shutdown {
-                if !shutdown.concurrent && self.core.stops_pending() > 0 {
+                let concurrent = self.core.settings.order == ShutdownOrder::Concurrent;
+                if !concurrent && self.core.stops_pending() > 0 {
                     return;
                 }
                 let Some(slot) = shutdown.queue.pop() else {
@@ -792,16 +792,9 @@ impl Actor {
     fn abort(&mut self, slot: &Arc<Slot>) {
         self.on_exit(slot);
         let aborted = slot.with(|state, _| {
-            let Run::Live { task, .. } = std::mem::take(&mut state.run) else {
-                return None;
-            };
-            state.generation += 1;
-            state.ready = false;
-            if let Some(task) = task {
-                task.abort();
-                state.rare().aborted = Some(task);
-            }
-            Some((state.stop, state.subtree().cloned()))
+            state
+                .abort_run()
+                .then(|| (state.stop, state.subtree().cloned()))
         });
         let Some((Some(why), subtree)) = aborted else {
             return;
@@ -933,7 +926,7 @@ impl Actor {
             }
             slots
         };
-        self.shutdown = Some(Shutdown { queue, concurrent });
+        self.shutdown = Some(Shutdown { queue });
     }
 }
 

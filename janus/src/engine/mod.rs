@@ -595,14 +595,21 @@ impl Core {
             .unwrap_or_else(PoisonError::into_inner)
             .len();
         self.drained_from.store(from, Ordering::Release);
-        if self.nested.load(Ordering::Acquire) {
-            for slot in self.slots() {
-                let subtree = slot.with(|state, _| state.subtree().cloned());
-                if let Some(subtree) = subtree {
-                    subtree.mark_drained();
-                }
-            }
+        for subtree in self.subtrees() {
+            subtree.mark_drained();
         }
+    }
+
+    /// The nested supervisors the children run (or last ran); none without
+    /// a walk of the children unless one ever did.
+    fn subtrees(&self) -> Vec<Arc<Core>> {
+        if !self.nested.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        self.slots()
+            .iter()
+            .filter_map(|slot| slot.with(|state, _| state.subtree().cloned()))
+            .collect()
     }
 
     /// What this nested supervisor's drain found, if its parent's shutdown
@@ -631,13 +638,8 @@ impl Core {
             aborted,
             ..DrainReport::default()
         };
-        if self.nested.load(Ordering::Acquire) {
-            for slot in self.slots() {
-                let subtree = slot.with(|state, _| state.subtree().cloned());
-                if let Some(nested) = subtree.and_then(|s| s.drain_report()) {
-                    report.absorb(&nested);
-                }
-            }
+        for nested in self.subtrees().iter().filter_map(|s| s.drain_report()) {
+            report.absorb(&nested);
         }
         report
     }
@@ -898,13 +900,8 @@ impl Core {
                 if state.stop_deadline.take().is_some() {
                     self.stop_done();
                 }
-                let Run::Live { task, .. } = std::mem::take(&mut state.run) else {
+                if !state.abort_run() {
                     return None;
-                };
-                state.generation += 1;
-                if let Some(task) = task {
-                    task.abort();
-                    state.rare().aborted = Some(task);
                 }
                 let uptime = state.terminate(tx, TerminationReason::Aborted);
                 // Its running subtree goes with it.

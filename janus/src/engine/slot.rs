@@ -443,6 +443,22 @@ impl SlotState {
         }
     }
 
+    /// Aborts the run under way, if there is one: its task is aborted (and
+    /// kept, to tell whether it unwinds), and what it reports later is
+    /// stale. Whether there was one.
+    pub(crate) fn abort_run(&mut self) -> bool {
+        let Run::Live { task, .. } = std::mem::take(&mut self.run) else {
+            return false;
+        };
+        self.generation += 1;
+        self.ready = false;
+        if let Some(task) = task {
+            task.abort();
+            self.rare().aborted = Some(task);
+        }
+        true
+    }
+
     /// The exit of the run that ended, for the control loop to handle once,
     /// and why it was asked to stop, if it was.
     pub(crate) fn take_exit(&mut self) -> Option<(Exit, Option<StopWhy>)> {
