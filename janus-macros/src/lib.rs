@@ -2,15 +2,28 @@
 //! `janus::service` and `janus::supervisor!`. Depend on `janus`, not on this
 //! crate: the generated code names `::janus::__private` paths.
 //!
+//! Each macro runs in three phases, as thiserror-impl's do: `parse` reads
+//! the input into a typed form, `validate` checks it, `expand` writes the
+//! code and cannot fail. The two macros spell their settings differently
+//! (`key = value` in an attribute, `key: value` in a tree) but mean the
+//! same by them: [`syntax`] reads both spellings into one form, [`keys`]
+//! lists every valid key, and [`common`] reads, checks and writes out what
+//! both share (durations, restart policies, backoff, circuit breakers).
+//! Errors go to one checked collector ([`errors`]) and are all reported at
+//! once, each at its tokens.
+//!
 //! To see what a macro generates, use `cargo expand` (the cargo-expand
 //! tool): cargo knows when an expansion changes, an environment variable
 //! read here would not be tracked.
 
-mod duration;
+mod common;
+mod defaults;
 mod errors;
+mod keys;
 mod names;
 mod service;
 mod supervisor;
+mod syntax;
 
 use proc_macro::TokenStream;
 

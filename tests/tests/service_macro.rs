@@ -443,3 +443,40 @@ async fn a_panicking_on_stop_fails_a_clean_run() {
         Some("failed during shutdown: on_stop panicked: close failed")
     );
 }
+
+/// The bounds the macros check a half-written backoff against at compile
+/// time (`backoff(base = "2m")` meets the default max).
+#[path = "../../janus-macros/src/defaults.rs"]
+mod macro_defaults;
+
+#[test]
+fn the_macros_check_against_the_runtime_defaults() {
+    let runtime = BackoffConfig::default();
+    assert_eq!(macro_defaults::BACKOFF_BASE, runtime.base_delay);
+    assert_eq!(macro_defaults::BACKOFF_MAX, runtime.max_delay);
+}
+
+#[janus::service(backoff(base = "2s"))]
+struct HalfWrittenBackoff;
+
+#[janus::service]
+impl HalfWrittenBackoff {
+    #[step]
+    async fn step(&self) -> janus::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn what_a_backoff_does_not_write_is_the_runtime_default() {
+    let written = HalfWrittenBackoff
+        .backoff_config()
+        .expect("a backoff is written");
+    assert_eq!(
+        written,
+        BackoffConfig {
+            base_delay: Duration::from_secs(2),
+            ..BackoffConfig::default()
+        }
+    );
+}

@@ -1,0 +1,291 @@
+//! Readers of the settings both macros share, from either syntax. Each
+//! records what is wrong, at the offending tokens, and returns what it
+//! could read.
+
+use quote::ToTokens;
+use syn::{Ident, LitStr};
+
+use super::{Bounds, Breaker, DurationLit, Policy};
+use crate::errors::Errors;
+use crate::keys::{BACKOFF_KEYS, BREAKER_KEYS, BackoffKey, BreakerKey};
+use crate::syntax::{Syntax, Value};
+
+/// Sets `slot` to `value`, or records a duplicate `key`.
+pub(crate) fn set_once<T>(errors: &mut Errors, slot: &mut Option<T>, key: &Ident, value: T) {
+    if slot.is_some() {
+        errors.at(
+            key,
+            format_args!("duplicate key `{}`", key.to_token_stream()),
+        );
+    } else {
+        *slot = Some(value);
+    }
+}
+
+impl DurationLit {
+    /// Parses a string literal such as `"250ms"` or `"1m 30s"`.
+    pub(crate) fn parse(lit: &LitStr) -> syn::Result<Self> {
+        let text = lit.value();
+        humantime::parse_duration(&text)
+            .map(|value| Self {
+                value,
+                span: lit.span(),
+            })
+            .map_err(|error| {
+                syn::Error::new(
+                    lit.span(),
+                    format!("invalid duration \"{text}\": {error}; write e.g. \"250ms\", \"5s\" or \"1m 30s\""),
+                )
+            })
+    }
+}
+
+/// A duration: `key = "5s"` or `key: "5s"`.
+pub(crate) fn duration(
+    value: &Value,
+    syntax: Syntax,
+    key: &str,
+    errors: &mut Errors,
+) -> Option<DurationLit> {
+    match value {
+        Value::Str(lit) => errors.ok(DurationLit::parse(lit)),
+        other => {
+            errors.at_span(
+                other.span(),
+                format_args!(
+                    "expected a duration string: `{}`",
+                    syntax.pair(key, "\"5s\"")
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// A duration longer than zero.
+pub(crate) fn nonzero_duration(
+    value: &Value,
+    syntax: Syntax,
+    key: &str,
+    errors: &mut Errors,
+) -> Option<DurationLit> {
+    let duration = duration(value, syntax, key, errors)?;
+    if duration.value.is_zero() {
+        errors.at_span(
+            duration.span,
+            format_args!("`{key}` must be longer than zero"),
+        );
+        return None;
+    }
+    Some(duration)
+}
+
+/// One of `choices`, written as a word: `"always"` in an attribute,
+/// `always` in a tree.
+pub(crate) fn word<T: Copy>(
+    value: &Value,
+    syntax: Syntax,
+    what: &str,
+    choices: &[(&str, T)],
+    errors: &mut Errors,
+) -> Option<T> {
+    let expected: Vec<String> = choices.iter().map(|(w, _)| syntax.shown(w)).collect();
+    let expected = expected.join(", ");
+    let (text, span) = match (syntax, value) {
+        (Syntax::Attribute, Value::Str(lit)) => (lit.value(), lit.span()),
+        (Syntax::Tree, Value::Ident(ident)) => (ident.to_string(), ident.span()),
+        (_, other) => {
+            errors.at_span(
+                other.span(),
+                format_args!("expected a {what}, one of: {expected}"),
+            );
+            return None;
+        }
+    };
+    let found = choices.iter().find(|(w, _)| *w == text).map(|(_, t)| *t);
+    if found.is_none() {
+        errors.at_span(
+            span,
+            format_args!(
+                "unknown {what} {}; expected one of: {expected}",
+                syntax.shown(&text)
+            ),
+        );
+    }
+    found
+}
+
+/// A restart policy.
+pub(crate) fn policy(value: &Value, syntax: Syntax, errors: &mut Errors) -> Option<Policy> {
+    word(
+        value,
+        syntax,
+        "restart policy",
+        &[
+            ("always", Policy::Always),
+            ("on_failure", Policy::OnFailure),
+            ("never", Policy::Never),
+        ],
+        errors,
+    )
+}
+
+/// A yes or no: `critical` or `critical = true` in an attribute,
+/// `critical: true` in a tree.
+pub(crate) fn flag(value: &Value, syntax: Syntax, key: &str, errors: &mut Errors) -> Option<bool> {
+    match (syntax, value) {
+        (Syntax::Attribute, Value::Flag(_)) => Some(true),
+        (_, Value::Bool(b)) => Some(b.value),
+        (_, other) => {
+            let expected = match syntax {
+                Syntax::Attribute => format!("`{key}` or `{key} = true`"),
+                Syntax::Tree => format!("`{key}: true` or `{key}: false`"),
+            };
+            errors.at_span(other.span(), format_args!("expected {expected}"));
+            None
+        }
+    }
+}
+
+/// A whole number of at least 1; `zero` says why 0 is wrong.
+pub(crate) fn positive(
+    value: &Value,
+    syntax: Syntax,
+    key: &str,
+    zero: &str,
+    errors: &mut Errors,
+) -> Option<u32> {
+    let Value::Int(int) = value else {
+        errors.at_span(
+            value.span(),
+            format_args!("expected a positive integer: `{}`", syntax.pair(key, "5")),
+        );
+        return None;
+    };
+    match int.base10_parse::<u32>() {
+        Ok(0) => {
+            errors.at(int, zero);
+            None
+        }
+        Ok(n) => Some(n),
+        Err(error) => {
+            errors.push(syn::Error::new(int.span(), error));
+            None
+        }
+    }
+}
+
+/// A service or supervisor name: a string that can be a path segment.
+pub(crate) fn name(
+    value: &Value,
+    syntax: Syntax,
+    what: &str,
+    errors: &mut Errors,
+) -> Option<LitStr> {
+    let Value::Str(lit) = value else {
+        errors.at_span(
+            value.span(),
+            format_args!("expected a string: `{}`", syntax.pair("name", "\"feed\"")),
+        );
+        return None;
+    };
+    if let Some(problem) = crate::names::name_problem(&lit.value(), what) {
+        errors.at(lit, problem);
+        return None;
+    }
+    Some(lit.clone())
+}
+
+fn backoff_example(syntax: Syntax) -> String {
+    syntax.nested("backoff", &[("base", "\"100ms\""), ("max", "\"30s\"")])
+}
+
+/// A backoff's bounds: `backoff(base = …, max = …)` or
+/// `backoff: { base: …, max: … }`, either bound optional.
+pub(crate) fn backoff(value: &Value, syntax: Syntax, errors: &mut Errors) -> Option<Bounds> {
+    let Value::Map(map) = value else {
+        errors.at_span(
+            value.span(),
+            format_args!("expected `{}`", backoff_example(syntax)),
+        );
+        return None;
+    };
+    if map.entries.is_empty() {
+        errors.at_span(
+            map.span,
+            format_args!(
+                "`backoff` needs `base`, `max` or both: `{}`",
+                backoff_example(syntax)
+            ),
+        );
+    }
+    let mut bounds = Bounds::default();
+    for entry in &map.entries {
+        let Some(key) = BACKOFF_KEYS.lookup(&entry.key, errors) else {
+            continue;
+        };
+        let (slot, name) = match key {
+            BackoffKey::Base => (&mut bounds.base, "base"),
+            BackoffKey::Max => (&mut bounds.max, "max"),
+        };
+        if let Some(d) = duration(&entry.value, syntax, name, errors) {
+            set_once(errors, slot, &entry.key, d);
+        }
+    }
+    Some(bounds)
+}
+
+/// A circuit breaker: `circuit_breaker(max_failures = 5, window = "60s")`
+/// or off (`circuit_breaker = "off"`), in either syntax.
+pub(crate) fn breaker(value: &Value, syntax: Syntax, errors: &mut Errors) -> Option<Breaker> {
+    let on = syntax.nested(
+        "circuit_breaker",
+        &[("max_failures", "5"), ("window", "\"60s\"")],
+    );
+    let off = syntax.pair("circuit_breaker", &syntax.word("off"));
+    let Value::Map(map) = value else {
+        return match (syntax, value) {
+            (Syntax::Attribute, Value::Str(lit)) if lit.value() == "off" => Some(Breaker::Off),
+            (Syntax::Tree, Value::Ident(ident)) if ident == "off" => Some(Breaker::Off),
+            _ => {
+                errors.at_span(value.span(), format_args!("expected `{on}` or `{off}`"));
+                None
+            }
+        };
+    };
+    let before = errors.count();
+    let (mut max_failures, mut window) = (None, None);
+    for entry in &map.entries {
+        match BREAKER_KEYS.lookup(&entry.key, errors) {
+            Some(BreakerKey::MaxFailures) => {
+                let zero = format!(
+                    "`max_failures` must be at least 1; to never open the circuit, write `{off}`"
+                );
+                if let Some(n) = positive(&entry.value, syntax, "max_failures", &zero, errors) {
+                    set_once(errors, &mut max_failures, &entry.key, n);
+                }
+            }
+            Some(BreakerKey::Window) => {
+                if let Some(w) = nonzero_duration(&entry.value, syntax, "window", errors) {
+                    set_once(errors, &mut window, &entry.key, w);
+                }
+            }
+            None => {}
+        }
+    }
+    match (max_failures, window) {
+        (Some(max_failures), Some(window)) => Some(Breaker::On {
+            max_failures,
+            window,
+        }),
+        // What is missing follows from an error already reported.
+        _ if errors.count() > before => None,
+        _ => {
+            errors.at_span(
+                map.span,
+                format_args!("`circuit_breaker` needs both `max_failures` and `window`: `{on}`"),
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Writes a checked [`Service`] out. Cannot fail.
+//!
+//! With errors, the item is still emitted, its markers removed, and its
+//! trait implemented by a fallback that calls none of the user's methods
+//! (their signatures may be what is wrong), followed by the errors: so one
+//! mistake gives one error.
+//!
+//! On a struct:
+//!
+//! ```text
+//! #[janus::service(restart = "always", shutdown_timeout = "5s")]
+//! pub struct Feed { … }
+//! // becomes
+//! pub struct Feed { … }
+//! impl ServiceDefinition for Feed {
+//!     fn __janus_name(&self) -> &str { "feed" }
+//!     fn __janus_restart_policy(&self) -> RestartPolicy { RestartPolicy::Always }
+//!     fn __janus_backoff(&self) -> Option<BackoffConfig> { None }
+//!     fn __janus_shutdown_timeout(&self) -> Option<Duration> { Some(Duration::new(5, 0)) }
+//!     fn __janus_critical(&self) -> bool { false }
+//!     fn __janus_heartbeat_timeout(&self) -> Option<Duration> { None }
+//! }
+//! ```
+//!
+//! On its impl block:
+//!
+//! ```text
+//! #[janus::service]
+//! impl Feed {
+//!     #[on_start] async fn connect(&self) -> anyhow::Result<()> { … }
+//!     #[step(every = "100ms")] async fn poll(&self) -> anyhow::Result<()> { … }
+//!     #[on_stop] async fn disconnect(&self) { … }
+//! }
+//! // becomes
+//! impl Feed {
+//!     async fn connect(&self) -> anyhow::Result<()> { … }   // markers removed
+//!     async fn poll(&self) -> anyhow::Result<()> { … }
+//!     async fn disconnect(&self) { … }
+//!     fn __janus_definition(&self) -> &dyn ServiceDefinition { self }
+//! }
+//! #[async_trait]
+//! impl JanusService for Feed {
+//!     fn name(&self) -> &str { self.__janus_definition().__janus_name() }
+//!     …                             // policy, backoff, timeouts, critical
+//!     fn reports_readiness(&self) -> bool { true }   // it has an #[on_start]
+//!     async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
+//!         drive(&cancel, self.connect(),
+//!               step_loop(&cancel, Some(Duration::new(0, 100_000_000)), || self.poll()),
+//!               self.disconnect()).await
+//!     }
+//! }
+//! ```
+//!
+//! On an `async fn`, which becomes a constructor of the same name:
+//!
+//! ```text
+//! #[janus::service(restart = "always")]
+//! async fn heartbeat(cancel: CancellationToken) -> anyhow::Result<()> { … }
+//! // becomes
+//! fn heartbeat() -> impl JanusService {
+//!     struct __JanusFnService;
+//!     #[async_trait]
+//!     impl JanusService for __JanusFnService {
+//!         fn name(&self) -> &str { "heartbeat" }
+//!         fn restart_policy(&self) -> RestartPolicy { RestartPolicy::Always }
+//!         …
+//!         async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
+//!             async fn __janus_body(cancel: CancellationToken) -> anyhow::Result<()> { … }
+//!             drive(&cancel, ready(()), __janus_body(cancel.clone()), ready(())).await
+//!         }
+//!     }
+//!     __JanusFnService
+//! }
+//! ```
+//!
+//! Without a `CancellationToken` parameter the function is step-style: it is
+//! called every `every`, like a `#[step(every = "…")]` method.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned as _;
+
+use super::{Args, Inputs, Marked, Name, Roles, Service};
+use crate::common::Policy;
+use crate::names::kebab_case;
+
+/// Expands `service`; `checked` holds the errors found, if any.
+pub(super) fn service(service: &Service, checked: Result<(), TokenStream>) -> TokenStream {
+    let fallback = checked.is_err();
+    let errors = checked.err().unwrap_or_default();
+    let expanded = match service {
+        Service::Struct { item, args } => structure(item, args, fallback),
+        Service::Impl { item, roles } => impl_block(item, roles, fallback),
+        Service::Fn { item, args } => function(item, args, fallback),
+        Service::Other(item) => quote!(#item),
+    };
+    quote!(#expanded #errors)
+}
+
+fn structure(item: &syn::ItemStruct, args: &Args, fallback: bool) -> TokenStream {
+    let config = Config::from_args(args, &item.ident.to_string(), fallback);
+    let methods = config.methods(Methods::Definition);
+    let ident = &item.ident;
+    let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
+    quote! {
+        #item
+
+        #[automatically_derived]
+        impl #impl_generics ::janus::__private::ServiceDefinition for #ident #ty_generics #where_clause {
+            #methods
+        }
+    }
+}
+
+fn impl_block(item: &syn::ItemImpl, roles: &Roles, fallback: bool) -> TokenStream {
+    let self_ty = &item.self_ty;
+    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let attrs = &item.attrs;
+    let items = &item.items;
+    let cancel = quote!(__janus_cancel);
+    let call = |marked: &Option<Marked>| match marked {
+        Some(Marked { sig, .. }) if !fallback => {
+            let method = &sig.ident;
+            quote!(self.#method())
+        }
+        _ => quote!(::core::future::ready(())),
+    };
+    let on_start = call(&roles.on_start);
+    let on_stop = call(&roles.on_stop);
+    let body = match (&roles.run, &roles.step) {
+        _ if fallback => quote!(::core::future::ready(())),
+        (Some(Marked { sig, .. }), _) => {
+            let method = &sig.ident;
+            quote!(self.#method(#cancel.clone()))
+        }
+        (None, Some(Marked { sig, every, .. })) => {
+            let method = &sig.ident;
+            let every = match every {
+                Some(every) => quote!(::core::option::Option::Some(#every)),
+                None => quote!(::core::option::Option::None),
+            };
+            quote!(::janus::__private::step_loop(&#cancel, #every, || self.#method()))
+        }
+        // Validation reported it; this arm is reached only with errors.
+        (None, None) => quote!(::core::future::ready(())),
+    };
+    // Spanned at the user's type: if the struct lacks `#[janus::service]`,
+    // rustc's one error (with our `on_unimplemented` note) lands there.
+    let definition = quote_spanned! {self_ty.span()=>
+        #[doc(hidden)]
+        #[inline]
+        fn __janus_definition(&self) -> &dyn ::janus::__private::ServiceDefinition {
+            self
+        }
+    };
+    let methods = Config::from_definition().methods(Methods::Service);
+    // With an `#[on_start]`, the service is ready once it has returned.
+    let reports_readiness = roles.on_start.is_some();
+    quote! {
+        #(#attrs)*
+        impl #impl_generics #self_ty #where_clause {
+            #(#items)*
+            #definition
+        }
+
+        #[automatically_derived]
+        #[::janus::__private::async_trait]
+        impl #impl_generics ::janus::__private::JanusService for #self_ty #where_clause {
+            #methods
+            fn reports_readiness(&self) -> bool {
+                #reports_readiness
+            }
+            async fn run(
+                &self,
+                #cancel: ::janus::__private::CancellationToken,
+            ) -> ::janus::__private::anyhow::Result<()> {
+                ::janus::__private::drive(&#cancel, #on_start, #body, #on_stop).await
+            }
+        }
+    }
+}
+
+fn function(item: &syn::ItemFn, args: &Args, fallback: bool) -> TokenStream {
+    let sig = &item.sig;
+    let methods =
+        Config::from_args(args, &sig.ident.to_string(), fallback).methods(Methods::Service);
+    let cancel = quote!(__janus_cancel);
+    let body_fn = format_ident!("__janus_body");
+    let mut inner = item.clone();
+    inner.attrs.retain(|a| !a.path().is_ident("doc"));
+    inner.vis = syn::Visibility::Inherited;
+    inner.sig.ident = body_fn.clone();
+    if fallback {
+        inner.attrs.push(syn::parse_quote!(#[allow(dead_code)]));
+    }
+    let body = match (Inputs::of(sig), &args.every) {
+        _ if fallback => quote!(::core::future::ready(())),
+        (Inputs::Nothing, Some(every)) => quote!(::janus::__private::step_loop(
+            &#cancel,
+            ::core::option::Option::Some(#every),
+            #body_fn,
+        )),
+        // `Inputs::Token`: validation accepts no other shape.
+        _ => quote!(#body_fn(#cancel.clone())),
+    };
+    let outer_attrs = item.attrs.iter().filter(|a| a.path().is_ident("doc"));
+    let vis = &item.vis;
+    let ident = &sig.ident;
+    quote! {
+        #(#outer_attrs)*
+        #[must_use]
+        #vis fn #ident() -> impl ::janus::__private::JanusService {
+            #[doc(hidden)]
+            struct __JanusFnService;
+
+            #[automatically_derived]
+            #[::janus::__private::async_trait]
+            impl ::janus::__private::JanusService for __JanusFnService {
+                #methods
+                async fn run(
+                    &self,
+                    #cancel: ::janus::__private::CancellationToken,
+                ) -> ::janus::__private::anyhow::Result<()> {
+                    #inner
+                    ::janus::__private::drive(
+                        &#cancel,
+                        ::core::future::ready(()),
+                        #body,
+                        ::core::future::ready(()),
+                    )
+                    .await
+                }
+            }
+
+            __JanusFnService
+        }
+    }
+}
+
+/// The bodies of the configuration methods, as expressions over `self`.
+struct Config {
+    name: TokenStream,
+    policy: TokenStream,
+    backoff: TokenStream,
+    shutdown_timeout: TokenStream,
+    critical: TokenStream,
+    heartbeat_timeout: TokenStream,
+}
+
+/// Which trait the configuration methods implement.
+#[derive(Clone, Copy)]
+enum Methods {
+    /// `ServiceDefinition`, generated on the struct.
+    Definition,
+    /// `JanusService` itself.
+    Service,
+}
+
+impl Config {
+    /// From the attribute's arguments; `ident` gives the default name.
+    fn from_args(args: &Args, ident: &str, fallback: bool) -> Self {
+        let default_name = kebab_case(ident);
+        let name = match &args.name {
+            Some(Name::Literal(lit)) => quote!(#lit),
+            // After an error, the field may be what is wrong.
+            Some(Name::Field(field)) if !fallback => {
+                quote!(::core::convert::AsRef::<str>::as_ref(&self.#field))
+            }
+            Some(Name::Field(_)) | None => quote!(#default_name),
+        };
+        let policy = args.restart.unwrap_or(Policy::OnFailure);
+        let backoff = if args.backoff.is_none() && args.breaker.is_none() {
+            quote!(::core::option::Option::None)
+        } else {
+            let config =
+                crate::common::expand::backoff(args.backoff.unwrap_or_default(), args.breaker);
+            quote!(::core::option::Option::Some(#config))
+        };
+        let optional = |value: &Option<crate::common::DurationLit>| match value {
+            Some(d) => quote!(::core::option::Option::Some(#d)),
+            None => quote!(::core::option::Option::None),
+        };
+        let critical = args.critical.unwrap_or(false);
+        Self {
+            name,
+            policy: quote!(#policy),
+            backoff,
+            shutdown_timeout: optional(&args.shutdown_timeout),
+            critical: quote!(#critical),
+            heartbeat_timeout: optional(&args.heartbeat_timeout),
+        }
+    }
+
+    /// Expressions reading the struct's `ServiceDefinition`, for the impl
+    /// block's generated `JanusService`.
+    fn from_definition() -> Self {
+        let via = |method: &str| {
+            let method = syn::Ident::new(method, Span::call_site());
+            quote!(self.__janus_definition().#method())
+        };
+        Self {
+            name: via("__janus_name"),
+            policy: via("__janus_restart_policy"),
+            backoff: via("__janus_backoff"),
+            shutdown_timeout: via("__janus_shutdown_timeout"),
+            critical: via("__janus_critical"),
+            heartbeat_timeout: via("__janus_heartbeat_timeout"),
+        }
+    }
+
+    /// The configuration methods, for `which` trait.
+    fn methods(&self, which: Methods) -> TokenStream {
+        let names = match which {
+            Methods::Definition => [
+                "__janus_name",
+                "__janus_restart_policy",
+                "__janus_backoff",
+                "__janus_shutdown_timeout",
+                "__janus_critical",
+                "__janus_heartbeat_timeout",
+            ],
+            Methods::Service => [
+                "name",
+                "restart_policy",
+                "backoff_config",
+                "shutdown_timeout",
+                "is_critical",
+                "heartbeat_timeout",
+            ],
+        }
+        .map(|name| syn::Ident::new(name, Span::call_site()));
+        let [
+            name_fn,
+            policy_fn,
+            backoff_fn,
+            timeout_fn,
+            critical_fn,
+            heartbeat_fn,
+        ] = &names;
+        let Self {
+            name,
+            policy,
+            backoff,
+            shutdown_timeout,
+            critical,
+            heartbeat_timeout,
+        } = self;
+        quote! {
+            fn #name_fn(&self) -> &str {
+                #name
+            }
+            fn #policy_fn(&self) -> ::janus::__private::RestartPolicy {
+                #policy
+            }
+            fn #backoff_fn(&self) -> ::core::option::Option<::janus::__private::BackoffConfig> {
+                #backoff
+            }
+            fn #timeout_fn(&self) -> ::core::option::Option<::core::time::Duration> {
+                #shutdown_timeout
+            }
+            fn #critical_fn(&self) -> bool {
+                #critical
+            }
+            fn #heartbeat_fn(&self) -> ::core::option::Option<::core::time::Duration> {
+                #heartbeat_timeout
+            }
+        }
+    }
+}

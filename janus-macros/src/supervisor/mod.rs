@@ -1,0 +1,91 @@
+//! `janus::supervisor! { … }`: a supervision tree, checked at compile time.
+//!
+//! Three phases, as in thiserror-impl: [`parse`] reads the input into the
+//! typed [`Tree`], [`validate`] checks it, and [`expand`] writes the
+//! `SupervisorSpec` expression and cannot fail. Every error is collected
+//! with its span and reported together; an invalid tree still expands to a
+//! `SupervisorSpec` (an empty one), so that one mistake gives one error.
+//! Children are left to rustc: one that is not a `JanusService` fails to
+//! type-check at its own expression.
+
+mod expand;
+mod parse;
+mod validate;
+
+use proc_macro2::{Span, TokenStream};
+
+use crate::common::{Bounds, DurationLit, Policy};
+use crate::errors::Errors;
+use crate::keys::TreeKey;
+use crate::syntax::TreeInput;
+
+pub(crate) fn expand(input: TokenStream) -> TokenStream {
+    let mut errors = Errors::new();
+    let tree = errors
+        .ok(syn::parse2::<TreeInput>(input))
+        .map(|input| parse::tree(input, &mut errors));
+    if let Some(tree) = &tree {
+        validate::tree(tree, &mut errors);
+    }
+    expand::tree(tree.as_ref(), errors.check())
+}
+
+/// A supervision tree as written.
+#[derive(Default)]
+struct Tree {
+    name: Option<syn::LitStr>,
+    strategy: Option<Strategy>,
+    intensity: Option<Intensity>,
+    shutdown: Option<Shutdown>,
+    backoff: Option<Bounds>,
+    children: Option<Children>,
+    /// The keys written, valid or not: a key written wrongly is reported
+    /// as wrong, not also as missing.
+    written: Vec<TreeKey>,
+}
+
+#[derive(Clone, Copy)]
+enum Strategy {
+    OneForOne,
+    OneForAll,
+    RestForOne,
+}
+
+/// At most `restarts` restarts `within` a window.
+struct Intensity {
+    restarts: u32,
+    within: DurationLit,
+}
+
+#[derive(Default)]
+struct Shutdown {
+    timeout: Option<DurationLit>,
+    order: Option<Order>,
+}
+
+#[derive(Clone, Copy)]
+enum Order {
+    Reverse,
+    Concurrent,
+}
+
+struct Children {
+    /// The brackets, for "needs at least one child".
+    span: Span,
+    list: Vec<Child>,
+}
+
+/// One child: its expression, and the settings written after `=>`.
+struct Child {
+    expr: syn::Expr,
+    settings: ChildSettings,
+}
+
+#[derive(Default)]
+struct ChildSettings {
+    restart: Option<Policy>,
+    shutdown_timeout: Option<DurationLit>,
+    critical: Option<bool>,
+    expendable: Option<bool>,
+    backoff: Option<Bounds>,
+}

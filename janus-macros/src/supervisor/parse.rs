@@ -1,0 +1,211 @@
+//! Reads `supervisor!`'s input into a [`Tree`].
+
+use super::{Child, ChildSettings, Children, Intensity, Order, Shutdown, Strategy, Tree};
+use crate::common::parse::{
+    backoff, duration, flag, name, nonzero_duration, policy, positive, set_once, word,
+};
+use crate::errors::Errors;
+use crate::keys::{
+    CHILD_KEYS, ChildKey, INTENSITY_KEYS, IntensityKey, SHUTDOWN_KEYS, ShutdownKey, TREE_KEYS,
+    TreeKey,
+};
+use crate::syntax::{Map, Syntax, TreeInput, Value};
+
+const SYNTAX: Syntax = Syntax::Tree;
+
+pub(super) fn tree(input: TreeInput, errors: &mut Errors) -> Tree {
+    let mut tree = Tree::default();
+    for entry in &input.0 {
+        let Some(key) = TREE_KEYS.lookup(&entry.key, errors) else {
+            continue;
+        };
+        tree.written.push(key);
+        let (value, k) = (&entry.value, &entry.key);
+        match key {
+            TreeKey::Name => {
+                if let Some(n) = name(value, SYNTAX, "supervisor", errors) {
+                    set_once(errors, &mut tree.name, k, n);
+                }
+            }
+            TreeKey::Strategy => {
+                let strategy = word(
+                    value,
+                    SYNTAX,
+                    "strategy",
+                    &[
+                        ("one_for_one", Strategy::OneForOne),
+                        ("one_for_all", Strategy::OneForAll),
+                        ("rest_for_one", Strategy::RestForOne),
+                    ],
+                    errors,
+                );
+                if let Some(s) = strategy {
+                    set_once(errors, &mut tree.strategy, k, s);
+                }
+            }
+            TreeKey::Intensity => {
+                if let Some(i) = intensity(value, errors) {
+                    set_once(errors, &mut tree.intensity, k, i);
+                }
+            }
+            TreeKey::Shutdown => {
+                if let Some(s) = shutdown(value, errors) {
+                    set_once(errors, &mut tree.shutdown, k, s);
+                }
+            }
+            TreeKey::Backoff => {
+                if let Some(b) = backoff(value, SYNTAX, errors) {
+                    set_once(errors, &mut tree.backoff, k, b);
+                }
+            }
+            TreeKey::Children => {
+                if let Some(c) = children(value, errors) {
+                    set_once(errors, &mut tree.children, k, c);
+                }
+            }
+        }
+    }
+    tree
+}
+
+/// The map `value` must be, or `None` with an error showing `example`.
+fn map<'a>(value: &'a Value, example: &str, errors: &mut Errors) -> Option<&'a Map> {
+    match value {
+        Value::Map(map) => Some(map),
+        other => {
+            errors.at_span(other.span(), format_args!("expected `{example}`"));
+            None
+        }
+    }
+}
+
+fn intensity(value: &Value, errors: &mut Errors) -> Option<Intensity> {
+    const EXAMPLE: &str = "intensity: { restarts: 5, within: \"60s\" }";
+    let map = map(value, EXAMPLE, errors)?;
+    let before = errors.count();
+    let (mut restarts, mut within) = (None, None);
+    for entry in &map.entries {
+        match INTENSITY_KEYS.lookup(&entry.key, errors) {
+            Some(IntensityKey::Restarts) => {
+                let zero = "`restarts` must be at least 1: a supervisor that tolerates no restart would give up at the first failure";
+                if let Some(n) = positive(&entry.value, SYNTAX, "restarts", zero, errors) {
+                    set_once(errors, &mut restarts, &entry.key, n);
+                }
+            }
+            Some(IntensityKey::Within) => {
+                if let Some(d) = nonzero_duration(&entry.value, SYNTAX, "within", errors) {
+                    set_once(errors, &mut within, &entry.key, d);
+                }
+            }
+            None => {}
+        }
+    }
+    match (restarts, within) {
+        (Some(restarts), Some(within)) => Some(Intensity { restarts, within }),
+        // What is missing follows from an error already reported.
+        _ if errors.count() > before => None,
+        _ => {
+            errors.at_span(
+                map.span,
+                format_args!("`intensity` needs `restarts` and `within`: `{EXAMPLE}`"),
+            );
+            None
+        }
+    }
+}
+
+fn shutdown(value: &Value, errors: &mut Errors) -> Option<Shutdown> {
+    let map = map(
+        value,
+        "shutdown: { timeout: \"30s\", order: reverse }",
+        errors,
+    )?;
+    let mut shutdown = Shutdown::default();
+    for entry in &map.entries {
+        match SHUTDOWN_KEYS.lookup(&entry.key, errors) {
+            Some(ShutdownKey::Timeout) => {
+                if let Some(d) = duration(&entry.value, SYNTAX, "timeout", errors) {
+                    set_once(errors, &mut shutdown.timeout, &entry.key, d);
+                }
+            }
+            Some(ShutdownKey::Order) => {
+                let order = word(
+                    &entry.value,
+                    SYNTAX,
+                    "shutdown order",
+                    &[
+                        ("reverse", Order::Reverse),
+                        ("concurrent", Order::Concurrent),
+                    ],
+                    errors,
+                );
+                if let Some(o) = order {
+                    set_once(errors, &mut shutdown.order, &entry.key, o);
+                }
+            }
+            None => {}
+        }
+    }
+    Some(shutdown)
+}
+
+fn children(value: &Value, errors: &mut Errors) -> Option<Children> {
+    let Value::List(list) = value else {
+        errors.at_span(value.span(), "expected a list: `children: [a(), b()]`");
+        return None;
+    };
+    let list = list
+        .items
+        .iter()
+        .map(|item| Child {
+            expr: item.expr.clone(),
+            settings: item
+                .settings
+                .as_ref()
+                .map(|map| settings(map, errors))
+                .unwrap_or_default(),
+        })
+        .collect();
+    Some(Children {
+        span: value.span(),
+        list,
+    })
+}
+
+fn settings(map: &Map, errors: &mut Errors) -> ChildSettings {
+    let mut settings = ChildSettings::default();
+    for entry in &map.entries {
+        let Some(key) = CHILD_KEYS.lookup(&entry.key, errors) else {
+            continue;
+        };
+        let (value, k) = (&entry.value, &entry.key);
+        match key {
+            ChildKey::Restart => {
+                if let Some(p) = policy(value, SYNTAX, errors) {
+                    set_once(errors, &mut settings.restart, k, p);
+                }
+            }
+            ChildKey::ShutdownTimeout => {
+                if let Some(d) = duration(value, SYNTAX, "shutdown_timeout", errors) {
+                    set_once(errors, &mut settings.shutdown_timeout, k, d);
+                }
+            }
+            ChildKey::Critical => {
+                if let Some(c) = flag(value, SYNTAX, "critical", errors) {
+                    set_once(errors, &mut settings.critical, k, c);
+                }
+            }
+            ChildKey::Expendable => {
+                if let Some(e) = flag(value, SYNTAX, "expendable", errors) {
+                    set_once(errors, &mut settings.expendable, k, e);
+                }
+            }
+            ChildKey::Backoff => {
+                if let Some(b) = backoff(value, SYNTAX, errors) {
+                    set_once(errors, &mut settings.backoff, k, b);
+                }
+            }
+        }
+    }
+    settings
+}
