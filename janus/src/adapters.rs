@@ -41,7 +41,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::BackoffConfig;
-use crate::service::{JanusService, RestartPolicy, async_trait};
+use crate::service::{JanusService, RestartPolicy};
+use async_trait::async_trait;
 
 /// The settings every adapter carries.
 #[derive(Debug, Clone)]

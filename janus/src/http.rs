@@ -53,8 +53,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::lifecycle::ServiceLifecycleSnapshot;
-use crate::service::{JanusService, RestartPolicy, async_trait};
+use crate::service::{JanusService, RestartPolicy};
 use crate::tree::{Health, SupervisorHandle};
+use async_trait::async_trait;
 
 /// The default address: loopback only.
 pub const DEFAULT_ADDRESS: SocketAddr =

@@ -96,7 +96,12 @@ pub mod systemd;
 pub mod testing;
 pub mod tree;
 
-pub use service::async_trait;
+/// `async_trait`, with which [`JanusService`](service::JanusService) is
+/// implemented by hand (`#[janus::async_trait]`).
+pub use async_trait::async_trait;
+
+/// The token `run()` receives: cancelled when the service is asked to stop.
+pub use tokio_util::sync::CancellationToken;
 
 /// `anyhow`, which services use for errors; re-exported so that a crate
 /// depending on `janus` alone can name `janus::anyhow::…` (or [`Result`]).
@@ -111,12 +116,16 @@ pub use janus_macros::service;
 #[doc = include_str!("../docs/supervisor.md")]
 pub use janus_macros::supervisor;
 
-/// What a service author needs in scope.
+/// What a service author needs in scope: `use janus::prelude::*;`.
 pub mod prelude {
+    #[doc(no_inline)]
+    pub use crate::CancellationToken;
+    #[doc(no_inline)]
     pub use crate::service::{JanusService, RestartPolicy};
+    #[doc(no_inline)]
     pub use crate::tree::SupervisorSpec;
-    pub use janus_macros::{service, supervisor};
-    pub use tokio_util::sync::CancellationToken;
+    #[doc(no_inline)]
+    pub use crate::{service, supervisor};
 }
 
 /// Paths used by code the macros generate. Not public API.

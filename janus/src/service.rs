@@ -20,8 +20,8 @@
 
 use std::time::Duration;
 
-pub use async_trait::async_trait;
-pub use tokio_util::sync::CancellationToken;
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 
 use crate::backoff::BackoffConfig;
 

@@ -35,8 +35,9 @@ use std::time::Duration;
 use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 
-use crate::service::{JanusService, RestartPolicy, async_trait};
+use crate::service::{JanusService, RestartPolicy};
 use crate::tree::Health;
+use async_trait::async_trait;
 
 /// Tells systemd when the tree is ready, alive, and stopping.
 #[derive(Debug, Clone)]

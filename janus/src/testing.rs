@@ -36,7 +36,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::BackoffConfig;
-use crate::service::{JanusService, RestartPolicy, async_trait};
+use crate::service::{JanusService, RestartPolicy};
+use async_trait::async_trait;
 
 /// Makes the backoff jitter of this thread deterministic from `seed`: on a
 /// current-thread runtime with a paused clock, a test then replays exactly.

@@ -131,8 +131,9 @@ use crate::events::{EventHub, EventStream};
 use crate::lifecycle::ServiceLifecycleSnapshot;
 use crate::metrics::JanusMetrics;
 use crate::report::{DrainReport, SupervisorMetrics};
-use crate::service::{JanusService, RestartPolicy, async_trait};
+use crate::service::{JanusService, RestartPolicy};
 pub use crate::strategy::{Intensity, ShutdownOrder, Strategy};
+use async_trait::async_trait;
 
 /// Settings of one child that override the service's own.
 #[derive(Debug, Clone, Default)]

@@ -17,9 +17,10 @@
 //!
 //! ```no_run
 //! use janus::supervisor::{JanusSupervisor, SupervisorConfig};
-//! # use janus::supervisor::{JanusService, CancellationToken};
+//! # use janus::CancellationToken;
+//! # use janus::supervisor::JanusService;
 //! # struct Feed;
-//! # #[janus::supervisor::async_trait]
+//! # #[janus::async_trait]
 //! # impl JanusService for Feed {
 //! #     fn name(&self) -> &str { "feed" }
 //! #     async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> { cancel.cancelled().await; Ok(()) }
@@ -36,26 +37,26 @@
 
 use std::sync::atomic::Ordering as AtomicOrdering;
 
+// The seed's paths, kept so that code written for `janus_core::supervisor`
+// compiles after the crate rename; each item's home (and its documentation)
+// is its own module.
+#[doc(no_inline)]
 pub use crate::adapters::{self, ApiModuleAdapter, ModuleAdapter};
+#[doc(no_inline)]
 pub use crate::backoff::{
     self, BackoffAction, BackoffConfig, BackoffConfigError, BackoffState, CircuitBreakerConfig,
 };
+#[doc(no_inline)]
 pub use crate::lifecycle::{
     self, ServiceLifecycle, ServiceLifecycleSnapshot, ServicePhase, TerminationReason,
     TransitionError,
 };
-pub use crate::service::{self, JanusService, RestartPolicy, async_trait};
-pub use tokio_util::sync::CancellationToken;
+#[doc(no_inline)]
+pub use crate::service::{self, JanusService, RestartPolicy};
 
-// The seed's tests lived inside this module and reached these through
-// `use super::*`; re-exporting them keeps such code compiling after the
-// crate rename. Not part of the documented API.
-#[doc(hidden)]
-pub use std::sync::Arc;
-#[doc(hidden)]
-pub use std::sync::atomic::{AtomicU64, Ordering};
-#[doc(hidden)]
-pub use std::time::Duration;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use crate::engine::drain::{Signals, drain, install_signals, run_with_signals};
 use crate::engine::{Core, Overrides, ServiceRef, Settings};
