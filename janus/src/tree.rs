@@ -96,7 +96,7 @@
 //!             .child(idle("limits"))
 //!             .child(idle("exposure")),
 //!     )
-//!     .child_with(idle("orders"), ChildOptions::new().critical(true));
+//!     .child_with(idle("orders"), ChildOptions::new().with_critical(true));
 //!
 //! let desk = tree.start()?;
 //! tokio::time::sleep(Duration::from_millis(10)).await;
@@ -149,25 +149,25 @@ impl ChildOptions {
     }
 
     /// Overrides the restart policy.
-    pub fn restart(mut self, policy: RestartPolicy) -> Self {
+    pub fn with_restart_policy(mut self, policy: RestartPolicy) -> Self {
         self.overrides.restart = Some(policy);
         self
     }
 
     /// Overrides the shutdown timeout.
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.overrides.shutdown_timeout = Some(timeout);
         self
     }
 
     /// Overrides criticality.
-    pub fn critical(mut self, critical: bool) -> Self {
+    pub fn with_critical(mut self, critical: bool) -> Self {
         self.overrides.critical = Some(critical);
         self
     }
 
     /// Overrides the backoff.
-    pub fn backoff(mut self, backoff: BackoffConfig) -> Self {
+    pub fn with_backoff(mut self, backoff: BackoffConfig) -> Self {
         self.overrides.backoff = Some(backoff);
         self
     }
@@ -179,7 +179,7 @@ impl ChildOptions {
     /// [`SupervisorError::ChildGivenUp`], as OTP escalates a child that
     /// restarts too often: a child whose policy says restart is never
     /// dropped while the tree looks healthy.
-    pub fn expendable(mut self, expendable: bool) -> Self {
+    pub fn with_expendable(mut self, expendable: bool) -> Self {
         self.overrides.expendable = Some(expendable);
         self
     }

@@ -250,7 +250,7 @@ async fn huge_durations_wait_as_long_as_it_takes() {
             .child(TestService::new("slow", Behavior::SlowStop(secs(5))))
             .child_with(
                 TestService::new("quick", Behavior::SlowStop(secs(1))),
-                ChildOptions::new().shutdown_timeout(infinite),
+                ChildOptions::new().with_shutdown_timeout(infinite),
             )
             .child(idle("flaky").with_script(vec![Behavior::FailAfter(secs(1), "x".into())])),
     );
@@ -478,7 +478,7 @@ async fn an_expendable_child_given_up_on_degrades_the_tree() {
     let tree = start(
         spec("sup")
             .child(idle("ok"))
-            .child_with(hopeless(), ChildOptions::new().expendable(true)),
+            .child_with(hopeless(), ChildOptions::new().with_expendable(true)),
     );
     sleep(secs(1)).await;
     assert_eq!(

@@ -34,7 +34,7 @@ async fn tree_with_server() -> (SupervisorHandle, SocketAddr) {
     let handle = SupervisorSpec::new("desk")
         .child(server.clone())
         .child(TestService::new("feed", Behavior::RunUntilCancelled))
-        .child_with(flaky, ChildOptions::new().critical(true))
+        .child_with(flaky, ChildOptions::new().with_critical(true))
         .start_with_metrics(JanusMetrics::new())
         .expect("valid tree");
     let address = tokio::time::timeout(Duration::from_secs(30), server.bound_address())
@@ -104,7 +104,7 @@ async fn readyz_turns_green_when_critical_services_are_ready() {
         .child(server.clone())
         .child_with(
             TestService::new("ledger", Behavior::RunUntilCancelled),
-            ChildOptions::new().critical(true),
+            ChildOptions::new().with_critical(true),
         )
         .start_with_metrics(JanusMetrics::new())
         .expect("valid tree");
@@ -202,8 +202,8 @@ async fn healthz_is_503_once_the_root_has_failed() {
                 Behavior::FailAfter(Duration::from_millis(200), "corrupt".into()),
             ),
             ChildOptions::new()
-                .critical(true)
-                .restart(RestartPolicy::Never),
+                .with_critical(true)
+                .with_restart_policy(RestartPolicy::Never),
         );
     let handle = doomed
         .start_with_metrics(JanusMetrics::new())
@@ -370,7 +370,7 @@ async fn a_degraded_tree_names_what_it_gave_up() {
         );
     let handle = SupervisorSpec::new("desk")
         .child(server.clone())
-        .child_with(hopeless, ChildOptions::new().expendable(true))
+        .child_with(hopeless, ChildOptions::new().with_expendable(true))
         .start_with_metrics(JanusMetrics::new())
         .expect("valid tree");
     let address = server.bound_address().await.expect("bound");

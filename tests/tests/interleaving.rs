@@ -319,9 +319,9 @@ fn random_spec(
     for i in 0..rng.random_range(1..5) {
         let child_path = format!("{path}/c{i}");
         let expendable = rng.random_range(0..3) == 0;
-        let mut options = ChildOptions::new().expendable(expendable);
+        let mut options = ChildOptions::new().with_expendable(expendable);
         if rng.random_range(0..12) == 0 {
-            options = options.critical(true);
+            options = options.with_critical(true);
         }
         if depth < 2 && rng.random_range(0..4) == 0 {
             let (sub, grandchildren, budget) =

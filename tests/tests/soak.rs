@@ -81,7 +81,7 @@ fn random_tree(rng: &mut StdRng) -> (SupervisorSpec, Vec<(String, Probe)>) {
             let service = random_service(rng, name.clone());
             probes.push((format!("soak/group-{s}/{name}"), service.probe()));
             let expendable = rng.random_range(0..2) == 0;
-            subtree = subtree.child_with(service, ChildOptions::new().expendable(expendable));
+            subtree = subtree.child_with(service, ChildOptions::new().with_expendable(expendable));
         }
         root = root.child(subtree);
     }

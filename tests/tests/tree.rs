@@ -338,8 +338,8 @@ async fn critical_child_that_terminates_takes_the_supervisor_down() {
         spec("sup").child(idle("helper")).child_with(
             TestService::new("ledger", Behavior::FailAfter(secs(1), "disk full".into())),
             ChildOptions::new()
-                .critical(true)
-                .restart(RestartPolicy::Never),
+                .with_critical(true)
+                .with_restart_policy(RestartPolicy::Never),
         ),
     );
     let error = tree.wait().await.expect_err("critical child failed");
@@ -359,7 +359,7 @@ async fn critical_child_that_terminates_takes_the_supervisor_down() {
 async fn non_critical_child_may_terminate() {
     let (tree, _) = start(spec("sup").child(idle("helper")).child_with(
         TestService::new("batch", Behavior::Fail("bad input".into())),
-        ChildOptions::new().restart(RestartPolicy::Never),
+        ChildOptions::new().with_restart_policy(RestartPolicy::Never),
     ));
     sleep(secs(1)).await;
     assert!(!tree.is_shutting_down());
@@ -569,8 +569,8 @@ async fn root_run_until_shutdown_returns_the_root_failure() {
     let tree = spec("root").child_with(
         TestService::new("ledger", Behavior::Fail("corrupt".into())),
         ChildOptions::new()
-            .critical(true)
-            .restart(RestartPolicy::Never),
+            .with_critical(true)
+            .with_restart_policy(RestartPolicy::Never),
     );
     let error = tree.run_until_shutdown().await.expect_err("root gave up");
     assert!(
@@ -586,7 +586,7 @@ async fn aborting_a_subtree_aborts_its_children() {
     let probe = stubborn.probe();
     let (tree, _) = start(spec("root").child_with(
         spec("inner").child(stubborn),
-        ChildOptions::new().shutdown_timeout(secs(1)),
+        ChildOptions::new().with_shutdown_timeout(secs(1)),
     ));
     sleep(ms(10)).await;
     let started = Instant::now();

@@ -13,7 +13,7 @@
 //!     .with_strategy(::janus::__private::Strategy::RestForOne)
 //!     .with_intensity(5u32, ::core::time::Duration::new(60, 0))
 //!     .child_with(feed(), ::janus::__private::ChildOptions::new())
-//!     .child_with(risk(), ::janus::__private::ChildOptions::new().critical(true))
+//!     .child_with(risk(), ::janus::__private::ChildOptions::new().with_critical(true))
 //! ```
 
 use proc_macro2::TokenStream;
@@ -57,20 +57,20 @@ pub(super) fn tree(tree: Option<&Tree>, checked: Result<(), TokenStream>) -> Tok
         let settings = &child.settings;
         let mut options = Vec::new();
         if let Some(restart) = settings.restart {
-            options.push(quote!(.restart(#restart)));
+            options.push(quote!(.with_restart_policy(#restart)));
         }
         if let Some(timeout) = settings.shutdown_timeout {
-            options.push(quote!(.shutdown_timeout(#timeout)));
+            options.push(quote!(.with_shutdown_timeout(#timeout)));
         }
         if let Some(critical) = settings.critical {
-            options.push(quote!(.critical(#critical)));
+            options.push(quote!(.with_critical(#critical)));
         }
         if let Some(expendable) = settings.expendable {
-            options.push(quote!(.expendable(#expendable)));
+            options.push(quote!(.with_expendable(#expendable)));
         }
         if let Some(bounds) = settings.backoff {
             let backoff = backoff(bounds, None);
-            options.push(quote!(.backoff(#backoff)));
+            options.push(quote!(.with_backoff(#backoff)));
         }
         // Spanned at the child, so that a child that is not a service is
         // reported there.

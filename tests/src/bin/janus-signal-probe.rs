@@ -26,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
         let tree = janus::tree::SupervisorSpec::new("doomed").child_with(
             service_fn("ledger", |_cancel| async { anyhow::bail!("disk full") })
                 .with_restart_policy(janus::supervisor::RestartPolicy::Never),
-            janus::tree::ChildOptions::new().critical(true),
+            janus::tree::ChildOptions::new().with_critical(true),
         );
         tree.run_until_shutdown().await?;
         say("unreachable: the root should have given up");
