@@ -40,7 +40,7 @@ pub enum SupervisorError {
     },
     /// A child whose policy says restart was given up on by its circuit
     /// breaker. In a tree that takes its supervisor down, unless the child
-    /// was declared expendable ([`ChildOptions::expendable`](crate::tree::ChildOptions::expendable)): a child that
+    /// was declared expendable ([`ChildOptions::with_expendable`](crate::tree::ChildOptions::with_expendable)): a child that
     /// should run is never dropped while its supervisor looks healthy.
     #[error("supervisor '{supervisor}' gave up: child '{child}' was given up on ({reason})")]
     ChildGivenUp {

@@ -1,15 +1,87 @@
 //! # Janus
 //!
 //! Supervision for long-lived tokio services: restart policies, exponential
-//! backoff with jitter, circuit breakers, bounded graceful shutdown,
-//! lifecycle snapshots and Prometheus metrics.
+//! backoff with jitter, circuit breakers, Erlang/OTP supervision trees,
+//! bounded graceful shutdown, lifecycle snapshots and events, Prometheus
+//! metrics and health endpoints.
 //!
-//! A service implements [`JanusService`](supervisor::JanusService): a name
-//! and an async `run(cancel)`. A [`JanusSupervisor`](supervisor::JanusSupervisor)
-//! runs each service in a tracked task, restarts it by its
-//! [`RestartPolicy`](supervisor::RestartPolicy) after a jittered backoff, gives
-//! up when its circuit breaker opens, and on shutdown cancels everything,
-//! waits each service's shutdown timeout, and aborts what did not stop.
+//! # Services and trees
+//!
+//! A service is declared with [`#[janus::service]`](macro@service): on an
+//! `async fn`, or on a struct and its impl block (`#[on_start]`, `#[step]`,
+//! `#[run]`, `#[on_stop]`). A tree is declared with
+//! [`janus::supervisor!`](supervisor!): a name, a [strategy](tree::Strategy)
+//! (`one_for_one`, `one_for_all`, `rest_for_one`), a restart
+//! [intensity](tree::Intensity), a shutdown order, and children, which are
+//! services or other trees. Both macros check everything at compile time;
+//! a mistake is an error at the offending token.
+//!
+//! ```
+//! use janus::prelude::*;
+//!
+//! #[janus::service(restart = "always", backoff(base = "100ms", max = "30s"))]
+//! async fn quotes(cancel: CancellationToken) -> janus::Result<()> {
+//!     cancel.cancelled().await; // a real service reads a feed here
+//!     Ok(())
+//! }
+//!
+//! #[janus::service(every = "1s")]
+//! async fn limits() -> janus::Result<()> {
+//!     Ok(()) // called every second; an error ends the run, and it restarts
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> janus::Result<()> {
+//! let desk = janus::supervisor! {
+//!     name: "desk",
+//!     strategy: rest_for_one,
+//!     intensity: { restarts: 5, within: "60s" },
+//!     children: [quotes() => { critical: true }, limits()],
+//! };
+//! let handle = desk.start()?;
+//! assert!(handle.snapshot("desk/limits").is_some());
+//! handle.shutdown();
+//! let report = handle.wait().await?;
+//! assert!(report.is_clean());
+//! # Ok(()) }
+//! ```
+//!
+//! A running tree answers through its [`SupervisorHandle`](tree::SupervisorHandle):
+//! add, stop, restart and remove children; snapshots, [events], health and
+//! readiness; and it serves them over [HTTP](crate::http) (`/metrics`,
+//! `/healthz`, `/readyz`, `/status`). `run_until_shutdown` stops it on
+//! SIGTERM or Ctrl-C, within each child's shutdown timeout, aborting what
+//! does not stop and saying so in a [`DrainReport`](supervisor::DrainReport).
+//!
+//! # The modules
+//!
+//! - [`service`](mod@service): the [`JanusService`](service::JanusService) trait every
+//!   service implements (the macros write it for you), and its
+//!   [`RestartPolicy`](service::RestartPolicy).
+//! - [`tree`]: supervision trees ([`SupervisorSpec`](tree::SupervisorSpec),
+//!   [`SupervisorHandle`](tree::SupervisorHandle)), with OTP's semantics.
+//! - [`supervisor`](mod@supervisor): the flat [`JanusSupervisor`](supervisor::JanusSupervisor)
+//!   of the seed API (below), and the report and metrics types both share.
+//! - [`backoff`]: delays, jitter and the circuit breaker; [`lifecycle`]: the
+//!   phases a service goes through, and its snapshots; [`events`]: those
+//!   phases as a stream.
+//! - [`context`]: what a running service can tell its supervisor (ready,
+//!   alive) and learn (its path).
+//! - [`adapters`]: supervise a closure without declaring a service.
+//! - [`metrics`], [`http`](mod@http), [`systemd`]: Prometheus, the status endpoint,
+//!   and systemd's readiness and watchdog.
+//! - [`testing`]: scripted services for testing supervision setups.
+//!
+//! Builders name their setters `with_<setting>` (and `without_<setting>`
+//! to turn one off), whatever they build.
+//!
+//! # The seed API
+//!
+//! Janus keeps the public API of the `janus_core::supervisor` module it grew
+//! from: code written for it compiles against [`janus::supervisor`](mod@supervisor)
+//! by renaming the crate. A service implements
+//! [`JanusService`](supervisor::JanusService) by hand; a
+//! [`JanusSupervisor`](supervisor::JanusSupervisor) runs each one:
 //!
 //! ```
 //! use std::time::Duration;
@@ -46,10 +118,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Where Janus differs from the seed supervisor
+//! ## Where Janus differs from the seed supervisor
 //!
-//! Janus keeps the public API of the `janus_core::supervisor` module it grew
-//! from, and fixes its defects:
+//! It fixes the seed's defects:
 //!
 //! 1. a shutdown timeout **aborts** what did not stop, and
 //!    [`wait_for_drain`](supervisor::JanusSupervisor::wait_for_drain) returns a

@@ -35,7 +35,7 @@
 //! child given up on by its circuit breaker
 //! ([`SupervisorError::ChildGivenUp`]): a child whose policy says restart is
 //! never dropped while its supervisor looks healthy. One declared
-//! [expendable](ChildOptions::expendable) is let go instead, and the tree
+//! [expendable](ChildOptions::with_expendable) is let go instead, and the tree
 //! reports itself [degraded](Health::Degraded), naming it.
 //!
 //! # When things happen at the same time
@@ -610,7 +610,7 @@ pub enum Health {
     Running,
     /// Supervising, without the children named here (by path): expendable
     /// children given up on by their circuit breakers
-    /// ([`ChildOptions::expendable`]), or any child given up on under the
+    /// ([`ChildOptions::with_expendable`]), or any child given up on under the
     /// flat [`JanusSupervisor`](crate::supervisor::JanusSupervisor).
     Degraded {
         /// The paths of the children given up on.
