@@ -24,14 +24,17 @@ impl<K: Copy> Table<K> {
         }
         match self.elsewhere.iter().find(|(n, _)| *n == name) {
             Some((_, message)) => errors.at(key, message),
-            None => errors.at(
-                key,
-                format_args!(
-                    "unknown key `{key}`{}; expected one of: {}",
-                    self.within,
-                    self.names()
-                ),
-            ),
+            None => {
+                let names = self.keys.iter().map(|(n, _)| *n);
+                let expected = match closest(&name, names) {
+                    Some(n) => format!("did you mean `{n}`? Expected one of: {}", self.names()),
+                    None => format!("expected one of: {}", self.names()),
+                };
+                errors.at(
+                    key,
+                    format_args!("unknown key `{key}`{}; {expected}", self.within),
+                );
+            }
         }
         None
     }
@@ -41,6 +44,20 @@ impl<K: Copy> Table<K> {
         let names: Vec<&str> = self.keys.iter().map(|(n, _)| *n).collect();
         names.join(", ")
     }
+}
+
+/// The candidate `written` was most likely meant to be, if one is close:
+/// a typo of a letter or two, or a swap.
+pub(crate) fn closest<'a>(
+    written: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(written, c), c))
+        .filter(|(distance, c)| *distance <= (c.len() / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
 }
 
 /// `#[janus::service(…)]` on a struct or a function.
@@ -185,11 +202,16 @@ pub(crate) const SHUTDOWN_KEYS: Table<ShutdownKey> = Table {
 pub(crate) enum BackoffKey {
     Base,
     Max,
+    Cooldown,
 }
 
 pub(crate) const BACKOFF_KEYS: Table<BackoffKey> = Table {
     within: " in `backoff`",
-    keys: &[("base", BackoffKey::Base), ("max", BackoffKey::Max)],
+    keys: &[
+        ("base", BackoffKey::Base),
+        ("max", BackoffKey::Max),
+        ("cooldown", BackoffKey::Cooldown),
+    ],
     elsewhere: &[],
 };
 
@@ -208,3 +230,18 @@ pub(crate) const BREAKER_KEYS: Table<BreakerKey> = Table {
     ],
     elsewhere: &[],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::closest;
+
+    #[test]
+    fn suggests_only_what_is_close() {
+        let keys = ["restart", "shutdown_timeout", "critical", "backoff"];
+        assert_eq!(closest("retsart", keys), Some("restart"));
+        assert_eq!(closest("restarts", keys), Some("restart"));
+        assert_eq!(closest("critcal", keys), Some("critical"));
+        assert_eq!(closest("shutdown", keys), None);
+        assert_eq!(closest("colour", keys), None);
+    }
+}

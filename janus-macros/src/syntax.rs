@@ -118,13 +118,31 @@ pub(crate) struct Item {
 /// skipped, so that the rest is still checked.
 pub(crate) fn attribute(args: TokenStream, errors: &mut Errors) -> Vec<Entry> {
     let parser = Punctuated::<Meta, Token![,]>::parse_terminated;
-    match syn::parse::Parser::parse2(parser, args) {
+    match syn::parse::Parser::parse2(parser, args.clone()) {
         Ok(metas) => metas.iter().filter_map(|m| meta(m, errors)).collect(),
         Err(error) => {
-            errors.push(error);
+            errors.push(tree_spelling(&args).unwrap_or(error));
             Vec::new()
         }
     }
+}
+
+/// An error at the first `key:` of `args`, if the attribute was written in
+/// `supervisor!`'s spelling.
+fn tree_spelling(args: &TokenStream) -> Option<syn::Error> {
+    use proc_macro2::{Spacing, TokenTree};
+    let tokens: Vec<TokenTree> = args.clone().into_iter().collect();
+    tokens.windows(2).find_map(|pair| match pair {
+        [TokenTree::Ident(_), TokenTree::Punct(colon)]
+            if colon.as_char() == ':' && colon.spacing() == Spacing::Alone =>
+        {
+            Some(syn::Error::new(
+                colon.span(),
+                "`#[janus::service]` writes `key = value`; `key: value` is how `supervisor!` writes it",
+            ))
+        }
+        _ => None,
+    })
 }
 
 fn meta(meta: &Meta, errors: &mut Errors) -> Option<Entry> {
@@ -182,6 +200,13 @@ fn entries(input: ParseStream<'_>) -> syn::Result<Vec<Entry>> {
     let mut entries = Vec::new();
     while !input.is_empty() {
         let key: Ident = input.parse()?;
+        if input.peek(Token![=]) && !input.peek(Token![=>]) {
+            let equals: Token![=] = input.parse()?;
+            return Err(syn::Error::new(
+                equals.span,
+                "`supervisor!` writes `key: value`; `key = value` is how `#[janus::service]` writes it",
+            ));
+        }
         input.parse::<Token![:]>()?;
         entries.push(Entry {
             key,

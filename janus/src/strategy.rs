@@ -51,7 +51,8 @@ impl std::fmt::Display for ShutdownOrder {
 /// supervisor gives up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Intensity {
-    /// Restarts tolerated within the window. At least 1.
+    /// Restarts tolerated within the window. 0 tolerates none: the first
+    /// failure that would restart a child escalates (OTP's `MaxR = 0`).
     pub restarts: u32,
     /// The sliding window. Not zero.
     pub within: Duration,

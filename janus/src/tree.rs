@@ -361,13 +361,10 @@ impl SupervisorSpec {
                 self.name
             )));
         }
-        if let Some(Intensity { restarts, within }) = self.intensity {
-            if restarts == 0 {
-                return Err(invalid("intensity restarts must be at least 1".into()));
-            }
-            if within.is_zero() {
-                return Err(invalid("intensity window must not be zero".into()));
-            }
+        if let Some(Intensity { within, .. }) = self.intensity
+            && within.is_zero()
+        {
+            return Err(invalid("intensity window must not be zero".into()));
         }
         self.backoff
             .validate()

@@ -452,11 +452,36 @@ async fn invalid_trees_are_typed_errors_from_start() {
             source: SpawnError::DuplicateName { name: "y".into() },
         })
     );
-    let zero = spec("sup").with_intensity(0, secs(1)).child(idle("x"));
+    let no_window = spec("sup")
+        .with_intensity(1, Duration::ZERO)
+        .child(idle("x"));
     assert!(matches!(
-        zero.start(),
+        no_window.start(),
         Err(SupervisorError::InvalidSpec { .. })
     ));
+}
+
+/// OTP: with `MaxR = 0`, the supervisor terminates its children and itself
+/// at the first restart it would make.
+#[tokio::test(start_paused = true)]
+async fn intensity_zero_escalates_the_first_failure() {
+    let root = spec("root")
+        .with_intensity(0, secs(60))
+        .child(idle("bystander"))
+        .child(fails_once("worker", ms(10)));
+    let (tree, _events) = start(root);
+    let error = tree.wait().await.expect_err("the first failure escalates");
+    assert_eq!(
+        error,
+        SupervisorError::IntensityExceeded {
+            supervisor: "root".into(),
+            child: "root/worker".into(),
+            restarts: 1,
+            within: secs(60),
+        }
+    );
+    let worker = tree.snapshot("root/worker").expect("still listed");
+    assert_eq!(worker.start_count, 1, "never restarted");
 }
 
 #[tokio::test(start_paused = true)]

@@ -23,11 +23,12 @@ impl ToTokens for Policy {
     }
 }
 
-/// A `BackoffConfig` with the bounds and breaker written; what is not
+/// A `BackoffConfig` with the bounds, cooldown and breaker written; what is not
 /// written is `BackoffConfig::default()`'s, read at run time.
 pub(crate) fn backoff(bounds: Bounds, breaker: Option<Breaker>) -> TokenStream {
     let base = bounds.base.map(|base| quote!(base_delay: #base,));
     let max = bounds.max.map(|max| quote!(max_delay: #max,));
+    let cooldown = bounds.cooldown.map(|c| quote!(cooldown: #c,));
     let breaker = match breaker {
         None => quote!(),
         Some(Breaker::Off) => quote!(.without_circuit_breaker()),
@@ -36,13 +37,14 @@ pub(crate) fn backoff(bounds: Bounds, breaker: Option<Breaker>) -> TokenStream {
             window,
         }) => quote!(.with_circuit_breaker(#max_failures, #window)),
     };
-    let config = if base.is_none() && max.is_none() {
+    let config = if base.is_none() && max.is_none() && cooldown.is_none() {
         quote!(<::janus::__private::BackoffConfig as ::core::default::Default>::default())
     } else {
         quote! {
             ::janus::__private::BackoffConfig {
                 #base
                 #max
+                #cooldown
                 ..::core::default::Default::default()
             }
         }

@@ -27,11 +27,14 @@ pub(crate) enum Policy {
     Never,
 }
 
-/// A backoff's bounds, each as written or absent (the runtime's default).
+/// A backoff's bounds and cooldown, each as written or absent (the
+/// runtime's default).
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Bounds {
     pub(crate) base: Option<DurationLit>,
     pub(crate) max: Option<DurationLit>,
+    /// A run at least this long resets the delay.
+    pub(crate) cooldown: Option<DurationLit>,
 }
 
 /// A circuit breaker: off, or open after `max_failures` within `window`.

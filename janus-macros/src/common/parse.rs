@@ -95,21 +95,31 @@ pub(crate) fn word<T: Copy>(
         (Syntax::Attribute, Value::Str(lit)) => (lit.value(), lit.span()),
         (Syntax::Tree, Value::Ident(ident)) => (ident.to_string(), ident.span()),
         (_, other) => {
+            // The other macro's spelling of a word is a common slip.
+            let hint = match (syntax, other) {
+                (Syntax::Tree, Value::Str(_)) => ", without quotes in `supervisor!`",
+                (Syntax::Attribute, Value::Ident(_)) => ", in quotes in `#[janus::service]`",
+                _ => "",
+            };
             errors.at_span(
                 other.span(),
-                format_args!("expected a {what}, one of: {expected}"),
+                format_args!("expected a {what}, one of: {expected}{hint}"),
             );
             return None;
         }
     };
     let found = choices.iter().find(|(w, _)| *w == text).map(|(_, t)| *t);
     if found.is_none() {
+        let expected = match crate::keys::closest(&text, choices.iter().map(|(w, _)| *w)) {
+            Some(w) => format!(
+                "did you mean {}? Expected one of: {expected}",
+                syntax.shown(w)
+            ),
+            None => format!("expected one of: {expected}"),
+        };
         errors.at_span(
             span,
-            format_args!(
-                "unknown {what} {}; expected one of: {expected}",
-                syntax.shown(&text)
-            ),
+            format_args!("unknown {what} {}; {expected}", syntax.shown(&text)),
         );
     }
     found
@@ -147,6 +157,18 @@ pub(crate) fn flag(value: &Value, syntax: Syntax, key: &str, errors: &mut Errors
     }
 }
 
+/// A whole number, 0 included.
+pub(crate) fn count(value: &Value, syntax: Syntax, key: &str, errors: &mut Errors) -> Option<u32> {
+    let Value::Int(int) = value else {
+        errors.at_span(
+            value.span(),
+            format_args!("expected a whole number: `{}`", syntax.pair(key, "5")),
+        );
+        return None;
+    };
+    errors.ok(int.base10_parse::<u32>())
+}
+
 /// A whole number of at least 1; `zero` says why 0 is wrong.
 pub(crate) fn positive(
     value: &Value,
@@ -155,23 +177,12 @@ pub(crate) fn positive(
     zero: &str,
     errors: &mut Errors,
 ) -> Option<u32> {
-    let Value::Int(int) = value else {
-        errors.at_span(
-            value.span(),
-            format_args!("expected a positive integer: `{}`", syntax.pair(key, "5")),
-        );
-        return None;
-    };
-    match int.base10_parse::<u32>() {
-        Ok(0) => {
-            errors.at(int, zero);
+    match count(value, syntax, key, errors)? {
+        0 => {
+            errors.at_span(value.span(), zero);
             None
         }
-        Ok(n) => Some(n),
-        Err(error) => {
-            errors.push(syn::Error::new(int.span(), error));
-            None
-        }
+        n => Some(n),
     }
 }
 
@@ -200,8 +211,8 @@ fn backoff_example(syntax: Syntax) -> String {
     syntax.nested("backoff", &[("base", "\"100ms\""), ("max", "\"30s\"")])
 }
 
-/// A backoff's bounds: `backoff(base = …, max = …)` or
-/// `backoff: { base: …, max: … }`, either bound optional.
+/// A backoff's bounds and cooldown: `backoff(base = …, max = …, cooldown = …)`
+/// or `backoff: { base: …, max: …, cooldown: … }`, each optional.
 pub(crate) fn backoff(value: &Value, syntax: Syntax, errors: &mut Errors) -> Option<Bounds> {
     let Value::Map(map) = value else {
         errors.at_span(
@@ -214,7 +225,7 @@ pub(crate) fn backoff(value: &Value, syntax: Syntax, errors: &mut Errors) -> Opt
         errors.at_span(
             map.span,
             format_args!(
-                "`backoff` needs `base`, `max` or both: `{}`",
+                "`backoff` needs at least one of `base`, `max`, `cooldown`: `{}`",
                 backoff_example(syntax)
             ),
         );
@@ -227,6 +238,7 @@ pub(crate) fn backoff(value: &Value, syntax: Syntax, errors: &mut Errors) -> Opt
         let (slot, name) = match key {
             BackoffKey::Base => (&mut bounds.base, "base"),
             BackoffKey::Max => (&mut bounds.max, "max"),
+            BackoffKey::Cooldown => (&mut bounds.cooldown, "cooldown"),
         };
         if let Some(d) = duration(&entry.value, syntax, name, errors) {
             set_once(errors, slot, &entry.key, d);

@@ -20,7 +20,7 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned as _;
 
-use super::{Order, Strategy, Tree};
+use super::{Intensity, Order, Strategy, Tree};
 use crate::common::expand::backoff;
 
 /// Expands `tree` (`None` if it could not be read); `checked` holds the
@@ -39,9 +39,12 @@ pub(super) fn tree(tree: Option<&Tree>, checked: Result<(), TokenStream>) -> Tok
     if let Some(strategy) = tree.strategy {
         calls.push(quote!(.with_strategy(#strategy)));
     }
-    if let Some(intensity) = &tree.intensity {
-        let (restarts, within) = (intensity.restarts, intensity.within);
-        calls.push(quote!(.with_intensity(#restarts, #within)));
+    match &tree.intensity {
+        Some(Intensity::Limit { restarts, within }) => {
+            calls.push(quote!(.with_intensity(#restarts, #within)));
+        }
+        Some(Intensity::Off) => calls.push(quote!(.without_intensity_limit())),
+        None => {}
     }
     if let Some(timeout) = tree.shutdown.as_ref().and_then(|s| s.timeout) {
         calls.push(quote!(.with_shutdown_timeout(#timeout)));

@@ -51,10 +51,12 @@ enum Strategy {
     RestForOne,
 }
 
-/// At most `restarts` restarts `within` a window.
-struct Intensity {
-    restarts: u32,
-    within: DurationLit,
+/// How many restarts a supervisor tolerates.
+enum Intensity {
+    /// At most `restarts` `within` a window; 0 escalates the first failure.
+    Limit { restarts: u32, within: DurationLit },
+    /// No limit.
+    Off,
 }
 
 #[derive(Default)]

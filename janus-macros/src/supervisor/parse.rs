@@ -2,7 +2,7 @@
 
 use super::{Child, ChildSettings, Children, Intensity, Order, Shutdown, Strategy, Tree};
 use crate::common::parse::{
-    backoff, duration, flag, name, nonzero_duration, policy, positive, set_once, word,
+    backoff, count, duration, flag, name, nonzero_duration, policy, set_once, word,
 };
 use crate::errors::Errors;
 use crate::keys::{
@@ -81,14 +81,23 @@ fn map<'a>(value: &'a Value, example: &str, errors: &mut Errors) -> Option<&'a M
 
 fn intensity(value: &Value, errors: &mut Errors) -> Option<Intensity> {
     const EXAMPLE: &str = "intensity: { restarts: 5, within: \"60s\" }";
-    let map = map(value, EXAMPLE, errors)?;
+    let map = match value {
+        Value::Map(map) => map,
+        Value::Ident(off) if off == "off" => return Some(Intensity::Off),
+        other => {
+            errors.at_span(
+                other.span(),
+                format_args!("expected `{EXAMPLE}`, or `intensity: off` for no limit"),
+            );
+            return None;
+        }
+    };
     let before = errors.count();
     let (mut restarts, mut within) = (None, None);
     for entry in &map.entries {
         match INTENSITY_KEYS.lookup(&entry.key, errors) {
             Some(IntensityKey::Restarts) => {
-                let zero = "`restarts` must be at least 1: a supervisor that tolerates no restart would give up at the first failure";
-                if let Some(n) = positive(&entry.value, SYNTAX, "restarts", zero, errors) {
+                if let Some(n) = count(&entry.value, SYNTAX, "restarts", errors) {
                     set_once(errors, &mut restarts, &entry.key, n);
                 }
             }
@@ -101,7 +110,7 @@ fn intensity(value: &Value, errors: &mut Errors) -> Option<Intensity> {
         }
     }
     match (restarts, within) {
-        (Some(restarts), Some(within)) => Some(Intensity { restarts, within }),
+        (Some(restarts), Some(within)) => Some(Intensity::Limit { restarts, within }),
         // What is missing follows from an error already reported.
         _ if errors.count() > before => None,
         _ => {
