@@ -3,7 +3,7 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /metrics` | Prometheus text exposition of the tree's registry, and any registry handed in |
+//! | `GET /metrics` | Prometheus text exposition of the tree's metrics, and of any registry handed in ([`StatusServer::with_registry`], feature `prometheus`) |
 //! | `GET /healthz` | `200` while the root supervisor is alive (running, degraded or shutting down); `503` once it has failed or stopped |
 //! | `GET /readyz` | `200` when the root supervises and every critical service is running and ready; else `503` with a JSON body naming what is not; a degraded tree names the children given up on |
 //! | `GET /status` | JSON: the root's health, the children given up on, and the lifecycle snapshot of every service of the tree, with paths |
@@ -136,7 +136,11 @@ impl StatusServer {
         self
     }
 
-    /// Also exposes `registry` on `/metrics`.
+    /// Also exposes `registry` on `/metrics` (your own metrics, beside
+    /// the tree's). Its type is the `prometheus` crate's, of the version
+    /// Janus depends on (see [`crate::metrics`]).
+    #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
     pub fn with_registry(mut self, registry: prometheus::Registry) -> Self {
         self.registries.push(registry);
         self
@@ -427,7 +431,7 @@ fn respond(state: &State, method: &Method, path: &str) -> Response<Full<Bytes>> 
     let tree = &state.tree;
     match path {
         "/metrics" => {
-            let mut families = tree.prometheus().registry().gather();
+            let mut families = tree.prometheus().gather();
             for registry in &state.registries {
                 families.extend(registry.gather());
             }

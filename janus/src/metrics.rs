@@ -1,27 +1,28 @@
 //! Prometheus metrics, published by every supervisor with zero wiring.
 //!
 //! [`metrics()`] is the process-wide [`JanusMetrics`]; supervisors update it
-//! unless given another one with
-//! [`JanusSupervisor::with_metrics`](crate::supervisor::JanusSupervisor::with_metrics)
+//! unless given another one when they are made:
+//! [`JanusSupervisor::new_with_metrics`](crate::supervisor::JanusSupervisor::new_with_metrics)
 //! or [`SupervisorSpec::start_with_metrics`](crate::tree::SupervisorSpec::start_with_metrics).
-//! Each `JanusMetrics` owns its own [`Registry`], so creating several (or
+//! Each `JanusMetrics` owns its own registry, so creating several (or
 //! running several supervisors) never collides with the default registry or
 //! with each other.
 //!
-//! | series | type | labels |
-//! |---|---|---|
-//! | `janus_supervisor_spawned_total` | counter | |
-//! | `janus_supervisor_active_services` | gauge | |
-//! | `janus_supervisor_terminated_total` | counter | |
-//! | `janus_supervisor_restarts_total` | counter | `service` |
-//! | `janus_supervisor_circuit_breaker_trips_total` | counter | `service` |
-//! | `janus_supervisor_uptime_seconds` | histogram | |
+//! | series | type | labels | read with |
+//! |---|---|---|---|
+//! | `janus_supervisor_spawned_total` | counter | | [`spawned_total`](JanusMetrics::spawned_total) |
+//! | `janus_supervisor_active_services` | gauge | | [`active_services`](JanusMetrics::active_services) |
+//! | `janus_supervisor_terminated_total` | counter | | [`terminated_total`](JanusMetrics::terminated_total) |
+//! | `janus_supervisor_restarts_total` | counter | `service` | [`restarts_total`](JanusMetrics::restarts_total) |
+//! | `janus_supervisor_circuit_breaker_trips_total` | counter | `service` | [`circuit_breaker_trips_total`](JanusMetrics::circuit_breaker_trips_total) |
+//! | `janus_supervisor_uptime_seconds` | histogram | | [`uptime_observations`](JanusMetrics::uptime_observations), [`uptime_seconds_sum`](JanusMetrics::uptime_seconds_sum) |
 //!
 //! `active_services` is incremented and decremented, never overwritten, so
 //! several supervisors add up instead of hiding each other's count. Per-service
 //! series are created on their first event, not at spawn, so that a hundred
-//! thousand quiet services cost no series. The uptime histogram is the
-//! distribution over all terminated services: one observation per service
+//! thousand quiet services cost no series; their `service` label is the
+//! service's path (its name under a flat supervisor). The uptime histogram is
+//! the distribution over all terminated services: one observation per service
 //! would make a per-service histogram meaningless, and a series per service
 //! costly.
 //!
@@ -29,10 +30,32 @@
 //! let text = janus::metrics::metrics().encode();
 //! assert!(text.contains("janus_supervisor_active_services"));
 //! ```
+//!
+//! # The `prometheus` crate in the API
+//!
+//! The families are kept with the [`prometheus`](https://docs.rs/prometheus)
+//! crate, but no type of that crate is part of Janus's API by default: the
+//! families are private, read through the accessors above (plain numbers)
+//! or as text with [`JanusMetrics::encode`]. So a release of Janus that
+//! moves to a new `prometheus` version is not a breaking change for code
+//! that uses them.
+//!
+//! Code that needs the registry itself (to register its own collectors
+//! beside Janus's, to gather Janus's families into an exposition of its
+//! own, or to serve another registry on the status endpoint) turns on the
+//! `prometheus` cargo feature (on by default). It adds the items that take
+//! or return `prometheus` types: [`JanusMetrics::registry`],
+//! [`encode_registry`], and `StatusServer::with_registry` in
+//! [`crate::http`]. Those items follow the `prometheus` version Janus
+//! depends on (0.14 today): when Janus moves to another, they change with
+//! it. A crate that wants no such coupling turns the feature off
+//! (`default-features = false`, adding back the others it uses) and loses
+//! nothing else.
 
 use std::sync::OnceLock;
 
 use prometheus::core::Collector;
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -55,25 +78,36 @@ pub const UPTIME_BUCKETS: [f64; 12] = [
     7.0 * 86_400.0,
 ];
 
-/// The Janus metric families, registered in a [`Registry`] of their own.
+/// The Janus metric families, registered in a registry of their own.
 ///
-/// Cloning is cheap and shares the series.
+/// Cloning is cheap and shares the series. Read them with the accessors
+/// (plain numbers) or [`encode`](Self::encode) them; with the `prometheus`
+/// feature, [`registry`](Self::registry) gives the registry itself.
+///
+/// ```
+/// use janus::metrics::JanusMetrics;
+///
+/// let metrics = JanusMetrics::new();
+/// assert_eq!(metrics.spawned_total(), 0);
+/// assert_eq!(metrics.restarts_total("feed"), 0);
+/// assert!(metrics.encode().contains("janus_supervisor_spawned_total 0"));
+/// ```
 #[derive(Clone, Debug)]
 pub struct JanusMetrics {
     registry: Registry,
     /// `janus_supervisor_spawned_total`: services spawned.
-    pub supervisor_spawned_total: IntCounter,
+    pub(crate) supervisor_spawned_total: IntCounter,
     /// `janus_supervisor_active_services`: services spawned and not yet terminated.
-    pub supervisor_active_services: IntGauge,
+    pub(crate) supervisor_active_services: IntGauge,
     /// `janus_supervisor_terminated_total`: services terminated for good.
-    pub supervisor_terminated_total: IntCounter,
+    pub(crate) supervisor_terminated_total: IntCounter,
     /// `janus_supervisor_restarts_total{service}`: restarts.
-    pub supervisor_restarts_total: IntCounterVec,
+    pub(crate) supervisor_restarts_total: IntCounterVec,
     /// `janus_supervisor_circuit_breaker_trips_total{service}`: breakers opened.
-    pub supervisor_circuit_breaker_trips: IntCounterVec,
+    pub(crate) supervisor_circuit_breaker_trips: IntCounterVec,
     /// `janus_supervisor_uptime_seconds`: time a service spent running,
     /// observed when it terminates.
-    pub supervisor_uptime_seconds: Histogram,
+    pub(crate) supervisor_uptime_seconds: Histogram,
 }
 
 impl Default for JanusMetrics {
@@ -145,25 +179,112 @@ impl JanusMetrics {
         }
     }
 
+    /// `janus_supervisor_spawned_total`: services spawned (and restarted by
+    /// an operator after they terminated).
+    #[must_use]
+    pub fn spawned_total(&self) -> u64 {
+        self.supervisor_spawned_total.get()
+    }
+
+    /// `janus_supervisor_active_services`: services spawned and not yet
+    /// terminated, over every supervisor publishing here.
+    #[must_use]
+    pub fn active_services(&self) -> i64 {
+        self.supervisor_active_services.get()
+    }
+
+    /// `janus_supervisor_terminated_total`: services terminated for good.
+    #[must_use]
+    pub fn terminated_total(&self) -> u64 {
+        self.supervisor_terminated_total.get()
+    }
+
+    /// `janus_supervisor_restarts_total{service}`: the restarts of the
+    /// service at the path `service` (its name under a flat supervisor,
+    /// e.g. `desk/risk/limits` in a tree); 0 for one never restarted.
+    /// Reading creates no series.
+    #[must_use]
+    pub fn restarts_total(&self, service: &str) -> u64 {
+        labelled(&self.supervisor_restarts_total, service)
+    }
+
+    /// `janus_supervisor_circuit_breaker_trips_total{service}`: how many
+    /// times the circuit breaker of the service at the path `service` gave
+    /// up on it; 0 if it never did. Reading creates no series.
+    #[must_use]
+    pub fn circuit_breaker_trips_total(&self, service: &str) -> u64 {
+        labelled(&self.supervisor_circuit_breaker_trips, service)
+    }
+
+    /// `janus_supervisor_uptime_seconds_count`: how many terminations the
+    /// uptime histogram has observed.
+    #[must_use]
+    pub fn uptime_observations(&self) -> u64 {
+        self.supervisor_uptime_seconds.get_sample_count()
+    }
+
+    /// `janus_supervisor_uptime_seconds_sum`: the seconds the terminated
+    /// services spent running, added up.
+    #[must_use]
+    pub fn uptime_seconds_sum(&self) -> f64 {
+        self.supervisor_uptime_seconds.get_sample_sum()
+    }
+
     /// The registry holding these families, to gather them or to register
-    /// your own collectors beside them.
+    /// your own collectors beside them. Its type is the `prometheus`
+    /// crate's, of the version Janus depends on (see the
+    /// [module docs](self#the-prometheus-crate-in-the-api)).
+    #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
     #[must_use]
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
 
+    /// Every family, gathered from the registry.
+    pub(crate) fn gather(&self) -> Vec<MetricFamily> {
+        self.registry.gather()
+    }
+
     /// The families in the Prometheus text exposition format.
     #[must_use]
     pub fn encode(&self) -> String {
-        encode_registry(&self.registry)
+        encode_families(&self.gather())
     }
 }
 
+/// The value of the series of `vec` whose `service` label is `service`,
+/// without creating it: 0 when it does not exist.
+fn labelled(vec: &IntCounterVec, service: &str) -> u64 {
+    vec.collect()
+        .iter()
+        .flat_map(|family| family.get_metric())
+        .find(|metric| {
+            metric
+                .get_label()
+                .iter()
+                .any(|label| label.name() == "service" && label.value() == service)
+        })
+        // A counter's value is a whole number kept as a float.
+        .map_or(0, |metric| metric.get_counter().get_value() as u64)
+}
+
 /// Encodes every family of `registry` in the Prometheus text format.
+///
+/// Its argument is the `prometheus` crate's type, of the version Janus
+/// depends on (see the [module docs](self#the-prometheus-crate-in-the-api)).
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 #[must_use]
 pub fn encode_registry(registry: &Registry) -> String {
+    encode_families(&registry.gather())
+}
+
+/// Encodes `families` in the Prometheus text format; logs a failure and
+/// returns what was encoded, never panics.
+pub(crate) fn encode_families(families: &[MetricFamily]) -> String {
     let mut buf = Vec::new();
-    if let Err(error) = TextEncoder::new().encode(&registry.gather(), &mut buf) {
+    if let Err(error) = TextEncoder::new().encode(families, &mut buf) {
         tracing::error!(%error, "janus: metric encoding failed");
     }
     String::from_utf8(buf).unwrap_or_default()

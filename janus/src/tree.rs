@@ -470,21 +470,17 @@ impl SupervisorSpec {
         metrics: JanusMetrics,
     ) -> Result<SupervisorHandle, SupervisorError> {
         self.validate()?;
-        let core = Arc::new(Core::new(
+        let handle = SupervisorHandle::root(
             self.settings(Arc::from(self.name.as_str())),
-            CancellationToken::new(),
             metrics,
-            Arc::new(EventHub::new(self.event_capacity)),
-            TaskTracker::new(),
-        ));
-        core.set_root(Arc::downgrade(&core));
-        core.forced_exit
-            .store(self.forced_exit, std::sync::atomic::Ordering::Relaxed);
-        let built = self.build(&core);
+            self.event_capacity,
+        );
+        handle.set_forced_exit(self.forced_exit);
+        let built = self.build(&handle.core);
         // Also after a failure: the control loop stops what started.
-        core.spawn_actor();
+        handle.core.spawn_actor();
         built?;
-        Ok(SupervisorHandle { core })
+        Ok(handle)
     }
 
     /// Starts the tree and runs it until SIGTERM or Ctrl-C (a second one
@@ -660,6 +656,28 @@ impl std::fmt::Debug for SupervisorHandle {
 }
 
 impl SupervisorHandle {
+    /// A root supervisor with no children, whose control loop has not
+    /// started: a tree's root, or the flat supervisor of the seed API.
+    pub(crate) fn root(settings: Settings, metrics: JanusMetrics, event_capacity: usize) -> Self {
+        let core = Arc::new(Core::new(
+            settings,
+            CancellationToken::new(),
+            metrics,
+            Arc::new(EventHub::new(event_capacity)),
+            TaskTracker::new(),
+        ));
+        core.set_root(Arc::downgrade(&core));
+        Self { core }
+    }
+
+    /// Sets whether a second signal during the drain of
+    /// [`run_until_shutdown`](Self::run_until_shutdown) exits the process.
+    pub(crate) fn set_forced_exit(&self, forced_exit: bool) {
+        self.core
+            .forced_exit
+            .store(forced_exit, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The supervisor's path (its name, at the root).
     #[must_use]
     pub fn path(&self) -> &str {
@@ -686,11 +704,18 @@ impl SupervisorHandle {
         service: S,
         options: ChildOptions,
     ) -> Result<(), SpawnError> {
+        self.add_boxed(Box::new(service), options)
+    }
+
+    /// [`add_child_with`](Self::add_child_with) for a service boxed
+    /// already (the seed API's `spawn_service`), without boxing it again.
+    pub(crate) fn add_boxed(
+        &self,
+        service: Box<dyn JanusService>,
+        options: ChildOptions,
+    ) -> Result<(), SpawnError> {
         self.core
-            .add(
-                engine::ServiceRef::Owned(Box::new(service)),
-                options.overrides,
-            )
+            .add(engine::ServiceRef::Owned(service), options.overrides)
             .map(drop)
     }
 
@@ -895,13 +920,20 @@ impl SupervisorHandle {
     /// a signal the tree keeps running; after one, it goes on stopping
     /// ([`wait`](Self::wait) for it).
     pub async fn run_until_shutdown(&self) -> Result<(), SupervisorError> {
-        engine::drain::run_with_signals(
-            &self.core,
-            Some(engine::drain::install_signals()),
-            self.core
-                .forced_exit
-                .load(std::sync::atomic::Ordering::Relaxed),
-        )
-        .await
+        self.run_with_signals(Some(engine::drain::install_signals()))
+            .await
+    }
+
+    /// Runs until one of `signals` (none: until a shutdown is asked for) or
+    /// until the root gives up, then stops the tree.
+    pub(crate) async fn run_with_signals(
+        &self,
+        signals: Option<std::io::Result<engine::drain::Signals>>,
+    ) -> Result<(), SupervisorError> {
+        let forced_exit = self
+            .core
+            .forced_exit
+            .load(std::sync::atomic::Ordering::Relaxed);
+        engine::drain::run_with_signals(&self.core, signals, forced_exit).await
     }
 }

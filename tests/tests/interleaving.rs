@@ -670,13 +670,13 @@ fn check_drain(
     {
         return Err(format!("{} is {} after the drain", s.path, s.phase));
     }
-    if metrics.supervisor_active_services.get() != 0 {
+    if metrics.active_services() != 0 {
         return Err(format!(
             "{} services still counted active",
-            metrics.supervisor_active_services.get()
+            metrics.active_services()
         ));
     }
-    if metrics.supervisor_spawned_total.get() != metrics.supervisor_terminated_total.get() {
+    if metrics.spawned_total() != metrics.terminated_total() {
         return Err("spawned and terminated do not balance".into());
     }
     let Some(report) = report else {

@@ -180,12 +180,12 @@ async fn first_error_ends_the_run_and_on_stop_still_runs() {
 
 #[tokio::test(start_paused = true)]
 async fn supervisor_applies_the_declared_backoff_and_breaker() {
-    let sup = JanusSupervisor::new(
+    let sup = JanusSupervisor::new_with_metrics(
         SupervisorConfig::default()
             .without_signal_handler()
             .with_default_backoff(BackoffConfig::new(ms(1), ms(1)).without_circuit_breaker()),
-    )
-    .with_metrics(janus::metrics::JanusMetrics::new());
+        janus::metrics::JanusMetrics::new(),
+    );
     let p = std::sync::Arc::new(Poller {
         fail_from: Some(1),
         ..poller()

@@ -134,10 +134,7 @@ async fn ten_thousand_services_churning_under_concurrent_control() {
             .all(|s| s.phase == ServicePhase::Terminated),
         "every service terminated"
     );
-    assert_eq!(
-        metrics.supervisor_spawned_total.get(),
-        metrics.supervisor_terminated_total.get()
-    );
-    assert_eq!(metrics.supervisor_active_services.get(), 0);
+    assert_eq!(metrics.spawned_total(), metrics.terminated_total());
+    assert_eq!(metrics.active_services(), 0);
     eprintln!("stress: {runs} runs, {restarts} root-level restarts, {calls} concurrent calls");
 }

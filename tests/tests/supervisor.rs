@@ -15,13 +15,13 @@ use tokio::time::{Instant, advance, sleep};
 
 /// A supervisor without signal handler, publishing to metrics of its own.
 fn supervisor(backoff: BackoffConfig) -> JanusSupervisor {
-    JanusSupervisor::new(
+    JanusSupervisor::new_with_metrics(
         SupervisorConfig::default()
             .without_signal_handler()
             .with_shutdown_timeout(secs(5))
             .with_default_backoff(backoff),
+        JanusMetrics::new(),
     )
-    .with_metrics(JanusMetrics::new())
 }
 
 /// Whether every service of `sup` is running.
@@ -317,31 +317,33 @@ async fn duplicate_names_are_rejected() {
 async fn metrics_from_two_supervisors_add_up() {
     let shared = JanusMetrics::new();
     let config = || SupervisorConfig::default().without_signal_handler();
-    let a = JanusSupervisor::new(config()).with_metrics(shared.clone());
-    let b = JanusSupervisor::new(config()).with_metrics(shared.clone());
+    let a = JanusSupervisor::new_with_metrics(config(), shared.clone());
+    let b = JanusSupervisor::new_with_metrics(config(), shared.clone());
     let also_global = JanusSupervisor::new(config());
     for (sup, name) in [(&a, "a1"), (&a, "a2"), (&b, "b1"), (&also_global, "g1")] {
         sup.spawn_service(Box::new(TestService::failing(name, 0).0))
             .expect("spawn");
     }
     until("all running", || all_running(&a) && all_running(&b)).await;
-    assert_eq!(shared.supervisor_active_services.get(), 3);
-    assert_eq!(shared.supervisor_spawned_total.get(), 3);
+    assert_eq!(shared.active_services(), 3);
+    assert_eq!(shared.spawned_total(), 3);
     b.wait_for_drain().await;
-    assert_eq!(shared.supervisor_active_services.get(), 2);
+    assert_eq!(shared.active_services(), 2);
     assert_eq!(a.metrics().snapshot().active_services, 2);
     a.wait_for_drain().await;
     also_global.wait_for_drain().await;
-    assert_eq!(shared.supervisor_active_services.get(), 0);
-    assert_eq!(shared.supervisor_terminated_total.get(), 3);
+    assert_eq!(shared.active_services(), 0);
+    assert_eq!(shared.terminated_total(), 3);
 }
 
 // §3.9 — uptime buckets reach hours and days, not just seconds.
 #[tokio::test(start_paused = true)]
 async fn uptime_histogram_fits_long_uptimes() {
     let metrics = JanusMetrics::new();
-    let sup = JanusSupervisor::new(SupervisorConfig::default().without_signal_handler())
-        .with_metrics(metrics.clone());
+    let sup = JanusSupervisor::new_with_metrics(
+        SupervisorConfig::default().without_signal_handler(),
+        metrics.clone(),
+    );
     sup.spawn_service(Box::new(TestService::failing("long-lived", 0).0))
         .expect("spawn");
     until("running", || all_running(&sup)).await;
@@ -518,8 +520,10 @@ fn zero_backoff_restarts_without_a_timer() {
         .build()
         .expect("runtime without timers");
     rt.block_on(async {
-        let sup = JanusSupervisor::new(SupervisorConfig::default().without_signal_handler())
-            .with_metrics(JanusMetrics::new());
+        let sup = JanusSupervisor::new_with_metrics(
+            SupervisorConfig::default().without_signal_handler(),
+            JanusMetrics::new(),
+        );
         let svc = TestService::new("instant", Behavior::RunUntilCancelled)
             .with_script(vec![Behavior::Fail("again".into()); 1000])
             .with_backoff(
@@ -606,4 +610,57 @@ async fn a_panic_while_dropping_a_run_still_ends_it() {
     );
     assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert!(sup.wait_for_drain().await.is_clean());
+}
+
+/// Fails at once, every run, and is critical: its supervisor cannot go on
+/// without it.
+struct CriticalFailure;
+
+#[janus::async_trait]
+impl janus::prelude::JanusService for CriticalFailure {
+    fn name(&self) -> &str {
+        "critical"
+    }
+    fn restart_policy(&self) -> RestartPolicy {
+        RestartPolicy::Never
+    }
+    fn is_critical(&self) -> bool {
+        true
+    }
+    async fn run(&self, _cancel: janus::prelude::CancellationToken) -> janus::Result<()> {
+        Err(janus::anyhow::anyhow!("lost the exchange"))
+    }
+}
+
+// A critical service that terminates for good takes the supervisor down,
+// and both front doors say so: `JanusSupervisor::is_shutting_down` agrees
+// with its handle, new services are refused, the cancel token is cancelled,
+// and `run_until_shutdown` fails naming the service. They once disagreed:
+// the handle said shutting down while the supervisor said running.
+#[tokio::test(start_paused = true)]
+async fn a_critical_failure_shuts_down_both_front_doors() {
+    let sup = supervisor(BackoffConfig::default());
+    let handle = sup.handle();
+    let (bystander, bystander_probe) = TestService::failing("bystander", 0);
+    sup.spawn_service(Box::new(bystander)).expect("spawn");
+    assert!(!sup.is_shutting_down());
+    assert!(!handle.is_shutting_down());
+
+    sup.spawn_service(Box::new(CriticalFailure)).expect("spawn");
+    until("the supervisor went down", || handle.is_shutting_down()).await;
+
+    assert!(sup.is_shutting_down(), "agrees with the handle");
+    assert!(sup.cancel_token().is_cancelled());
+    assert!(matches!(
+        sup.spawn_service(Box::new(TestService::failing("late", 0).0)),
+        Err(SpawnError::ShuttingDown { .. })
+    ));
+    let error = sup.run_until_shutdown().await.expect_err("the root failed");
+    assert!(format!("{error:#}").contains("critical"), "{error:#}");
+    assert!(sup.is_shutting_down(), "and stays so once stopped");
+    assert_eq!(bystander_probe.cancellations_seen(), 1);
+    let snap = sup.service_lifecycle("critical").await.expect("listed");
+    assert_eq!(snap.phase, ServicePhase::Terminated);
+    assert_eq!(sup.service_count().await, 2);
+    assert_eq!(sup.metrics().snapshot().active_services, 0);
 }

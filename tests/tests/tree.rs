@@ -503,7 +503,7 @@ async fn snapshots_and_metrics_cover_every_level() {
             "desk/risk/limits/checker"
         ]
     );
-    assert_eq!(metrics.supervisor_active_services.get(), 4);
+    assert_eq!(metrics.active_services(), 4);
     assert!(
         metrics
             .encode()
@@ -511,7 +511,7 @@ async fn snapshots_and_metrics_cover_every_level() {
     );
     tree.shutdown();
     tree.wait().await.expect("clean");
-    assert_eq!(metrics.supervisor_active_services.get(), 0);
+    assert_eq!(metrics.active_services(), 0);
 }
 
 /// The OTP textbook case: a database connection and the workers that use

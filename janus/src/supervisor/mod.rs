@@ -35,8 +35,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::sync::atomic::Ordering as AtomicOrdering;
-
 // The seed's paths, kept so that code written for `janus_core::supervisor`
 // compiles after the crate rename; each item's home (and its documentation)
 // is its own module.
@@ -58,13 +56,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::drain::{Signals, drain, install_signals, run_with_signals};
-use crate::engine::{Core, Overrides, ServiceRef, Settings};
+use crate::engine::Settings;
+use crate::engine::drain::{Signals, drain, install_signals};
 pub use crate::error::SpawnError;
-use crate::events::EventHub;
+use crate::events::DEFAULT_EVENT_CAPACITY;
 use crate::metrics::JanusMetrics;
 pub use crate::report::{DrainReport, MetricsSnapshot, SupervisorMetrics};
-use crate::tree::{ShutdownOrder, Strategy, SupervisorHandle};
+use crate::tree::{ChildOptions, ShutdownOrder, Strategy, SupervisorHandle};
 
 /// Configuration of a [`JanusSupervisor`].
 ///
@@ -148,14 +146,24 @@ impl SpawnOptions {
 ///
 /// A flat, `one_for_one` supervisor without a restart intensity limit whose
 /// services stop all at once on shutdown: the seed's model. For strategies,
-/// intensity, ordered shutdown and nesting, see [`crate::tree`];
-/// [`handle`](Self::handle) gives this supervisor the same controls.
+/// intensity, ordered shutdown and nesting, see [`crate::tree`].
+///
+/// It is a thin front over a [`SupervisorHandle`], the handle of the
+/// trees: every method reads or asks the one engine behind it, so what it
+/// says (shutting down, counts, snapshots, metrics) is what
+/// [`handle`](Self::handle) says. Where it differs from a tree's root, it
+/// is by settings, not by code: a service given up on by its circuit
+/// breaker is let go (the tree reports itself
+/// [degraded](crate::tree::Health::Degraded)) instead of taking the
+/// supervisor down, and no restart intensity applies. A
+/// [critical](JanusService::is_critical) service that terminates for good
+/// after a failure does take it down: it shuts down, and
+/// [`run_until_shutdown`](Self::run_until_shutdown) returns the error.
 ///
 /// Dropping the supervisor cancels its services (they stop as they would on
 /// shutdown); call [`wait_for_drain`](Self::wait_for_drain) to wait for them.
 pub struct JanusSupervisor {
-    core: Arc<Core>,
-    install_signal_handler: bool,
+    handle: SupervisorHandle,
     config: SupervisorConfig,
 }
 
@@ -164,7 +172,7 @@ pub struct JanusSupervisor {
 impl std::fmt::Debug for JanusSupervisor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JanusSupervisor")
-            .field("services", &self.core.len())
+            .field("services", &self.handle.core.len())
             .field("shutting_down", &self.is_shutting_down())
             .field("config", &self.config)
             .finish_non_exhaustive()
@@ -173,7 +181,7 @@ impl std::fmt::Debug for JanusSupervisor {
 
 impl Drop for JanusSupervisor {
     fn drop(&mut self) {
-        self.core.request_shutdown();
+        self.handle.shutdown();
     }
 }
 
@@ -182,15 +190,43 @@ impl JanusSupervisor {
     /// [`metrics()`](crate::metrics::metrics).
     #[must_use]
     pub fn new(config: SupervisorConfig) -> Self {
+        Self::new_with_metrics(config, crate::metrics::metrics().clone())
+    }
+
+    /// [`new`](Self::new), publishing Prometheus series to `metrics`
+    /// instead of the process-wide registry (as a tree's
+    /// [`start_with_metrics`](crate::tree::SupervisorSpec::start_with_metrics)).
+    ///
+    /// ```
+    /// use janus::metrics::JanusMetrics;
+    /// use janus::supervisor::{JanusSupervisor, SupervisorConfig};
+    ///
+    /// let metrics = JanusMetrics::new();
+    /// let supervisor = JanusSupervisor::new_with_metrics(SupervisorConfig::default(), metrics.clone());
+    /// assert_eq!(metrics.spawned_total(), 0);
+    /// # drop(supervisor);
+    /// ```
+    #[must_use]
+    pub fn new_with_metrics(config: SupervisorConfig, metrics: JanusMetrics) -> Self {
+        let settings = Settings {
+            path: Arc::from(""),
+            strategy: Strategy::OneForOne,
+            intensity: None,
+            order: ShutdownOrder::Concurrent,
+            default_backoff: config.default_backoff.clone(),
+            shutdown_timeout: config.shutdown_timeout,
+            escalate_given_up: false,
+        };
         Self {
-            core: Self::core(
-                &config,
-                crate::metrics::metrics().clone(),
-                Arc::new(EventHub::default()),
-            ),
-            install_signal_handler: config.install_signal_handler,
+            handle: SupervisorHandle::root(settings, metrics, DEFAULT_EVENT_CAPACITY),
             config,
         }
+    }
+
+    /// A supervisor with [`SupervisorConfig::default()`].
+    #[must_use]
+    pub fn with_defaults() -> Self {
+        Self::new(SupervisorConfig::default())
     }
 
     /// Whether a second SIGTERM or SIGINT during the drain of
@@ -203,64 +239,18 @@ impl JanusSupervisor {
     /// second one.
     #[must_use]
     pub fn with_forced_exit(self, forced_exit: bool) -> Self {
-        self.core
-            .forced_exit
-            .store(forced_exit, AtomicOrdering::Relaxed);
-        self
-    }
-
-    /// A supervisor with [`SupervisorConfig::default()`].
-    #[must_use]
-    pub fn with_defaults() -> Self {
-        Self::new(SupervisorConfig::default())
-    }
-
-    /// Publishes Prometheus series to `metrics` instead of the process-wide
-    /// registry. Call before spawning services.
-    #[must_use]
-    pub fn with_metrics(mut self, metrics: JanusMetrics) -> Self {
-        if self.core.len() > 0 {
-            // Services already share the state: keep what they publish to.
-            tracing::warn!("JanusSupervisor::with_metrics called after spawning: ignored");
-            return self;
-        }
-        let forced_exit = self.core.forced_exit.load(AtomicOrdering::Relaxed);
-        self.core = Self::core(&self.config, metrics, self.core.events.clone());
-        self.core
-            .forced_exit
-            .store(forced_exit, AtomicOrdering::Relaxed);
+        self.handle.set_forced_exit(forced_exit);
         self
     }
 
     /// How many unread lifecycle events the supervisor keeps for the
     /// subscribers of its [`handle`](Self::handle) (default
-    /// [`DEFAULT_EVENT_CAPACITY`](crate::events::DEFAULT_EVENT_CAPACITY)).
+    /// [`DEFAULT_EVENT_CAPACITY`]).
     /// Call before the first subscription.
     #[must_use]
     pub fn with_event_capacity(self, capacity: usize) -> Self {
-        self.core.events.set_capacity(capacity);
+        self.handle.core.events.set_capacity(capacity);
         self
-    }
-
-    fn core(config: &SupervisorConfig, metrics: JanusMetrics, events: Arc<EventHub>) -> Arc<Core> {
-        let settings = Settings {
-            path: Arc::from(""),
-            strategy: Strategy::OneForOne,
-            intensity: None,
-            order: ShutdownOrder::Concurrent,
-            default_backoff: config.default_backoff.clone(),
-            shutdown_timeout: config.shutdown_timeout,
-            escalate_given_up: false,
-        };
-        let core = Arc::new(Core::new(
-            settings,
-            CancellationToken::new(),
-            metrics,
-            events,
-            tokio_util::task::TaskTracker::new(),
-        ));
-        core.set_root(Arc::downgrade(&core));
-        core
     }
 
     /// The configuration.
@@ -270,31 +260,37 @@ impl JanusSupervisor {
     }
 
     /// A cloneable handle with the tree controls: add, stop and restart
-    /// services by name, snapshots, lifecycle events.
+    /// services by name, snapshots, health, lifecycle events. It is the
+    /// handle this supervisor delegates to: both always agree.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, like `tokio::spawn` (it starts the
+    /// supervisor's control loop if no service did).
     #[must_use]
     pub fn handle(&self) -> SupervisorHandle {
-        self.core.spawn_actor();
-        SupervisorHandle {
-            core: self.core.clone(),
-        }
+        self.handle.core.spawn_actor();
+        self.handle.clone()
     }
 
-    /// The token whose cancellation shuts the supervisor down.
+    /// The token whose cancellation shuts the supervisor down. It is
+    /// cancelled by [`trigger_shutdown`](Self::trigger_shutdown), and when
+    /// the supervisor shuts itself down (a critical service failed).
     #[must_use]
     pub fn cancel_token(&self) -> &CancellationToken {
-        &self.core.cancel
+        &self.handle.core.cancel
     }
 
     /// The supervisor's counters.
     #[must_use]
     pub fn metrics(&self) -> &Arc<SupervisorMetrics> {
-        &self.core.metrics
+        self.handle.metrics()
     }
 
     /// The Prometheus metrics this supervisor publishes to.
     #[must_use]
     pub fn prometheus(&self) -> &JanusMetrics {
-        &self.core.prometheus
+        self.handle.prometheus()
     }
 
     /// Snapshots of every service, in spawn order.
@@ -306,21 +302,21 @@ impl JanusSupervisor {
         self.snapshots()
     }
 
-    /// Snapshots of every service, in spawn order, without awaiting.
+    /// Snapshots of every service, in spawn order, without awaiting (a
+    /// service that is itself a supervisor is followed by its children's).
     #[must_use]
     pub fn snapshots(&self) -> Vec<ServiceLifecycleSnapshot> {
-        self.core.snapshots()
+        self.handle.snapshots()
     }
 
-    /// The snapshot of the service named `name`.
+    /// The snapshot of the service named `name` (or, for a service that is
+    /// itself a supervisor, of a child at `name/child`).
     ///
     /// # Cancel safety
     ///
     /// Cancel safe: it completes without waiting.
     pub async fn service_lifecycle(&self, name: &str) -> Option<ServiceLifecycleSnapshot> {
-        self.core
-            .slot(name)
-            .map(|slot| slot.with(|state, _| slot.snapshot(state)))
+        self.handle.snapshot(name)
     }
 
     /// How many services are registered (including terminated ones). Right
@@ -330,19 +326,25 @@ impl JanusSupervisor {
     ///
     /// Cancel safe: it completes without waiting.
     pub async fn service_count(&self) -> usize {
-        self.core.len()
+        self.handle.core.len()
     }
 
     /// Starts the shutdown: cancels every service, and marks each live one
     /// [`ServicePhase::Stopping`] at once.
     pub fn trigger_shutdown(&self) {
-        self.core.request_shutdown();
+        self.handle.shutdown();
     }
 
-    /// Whether shutdown has started.
+    /// Whether shutdown has started, or the supervisor has stopped: after
+    /// [`trigger_shutdown`](Self::trigger_shutdown), a cancelled
+    /// [`cancel_token`](Self::cancel_token), a signal, or a critical service
+    /// that failed for good. From then on
+    /// [`spawn_service`](Self::spawn_service) returns
+    /// [`SpawnError::ShuttingDown`]. The same answer as the
+    /// [`handle`](Self::handle)'s.
     #[must_use]
     pub fn is_shutting_down(&self) -> bool {
-        self.core.cancel.is_cancelled()
+        self.handle.is_shutting_down()
     }
 
     /// Supervises `service` with the default options.
@@ -363,6 +365,7 @@ impl JanusSupervisor {
     /// # Errors
     ///
     /// - [`SpawnError::DuplicateName`] if a live service has the same name;
+    /// - [`SpawnError::InvalidName`] for an empty name or one with a `/`;
     /// - [`SpawnError::InvalidBackoff`] if the backoff is inconsistent;
     /// - [`SpawnError::ShuttingDown`] once shutdown has started;
     /// - [`SpawnError::TooManyServices`] past `u32::MAX` services.
@@ -375,12 +378,12 @@ impl JanusSupervisor {
         service: Box<dyn JanusService>,
         options: SpawnOptions,
     ) -> Result<(), SpawnError> {
-        let overrides = Overrides {
-            backoff: options.backoff,
-            ..Overrides::default()
-        };
-        self.core.add(ServiceRef::Owned(service), overrides)?;
-        self.core.spawn_actor();
+        let mut child = ChildOptions::new();
+        if let Some(backoff) = options.backoff {
+            child = child.with_backoff(backoff);
+        }
+        self.handle.add_boxed(service, child)?;
+        self.handle.core.spawn_actor();
         Ok(())
     }
 
@@ -399,7 +402,7 @@ impl JanusSupervisor {
     /// Cancel safe: the shutdown it asked for goes on; waiting again
     /// returns the report.
     pub async fn wait_for_drain(&self) -> DrainReport {
-        let report = drain(&self.core).await.report;
+        let report = drain(&self.handle.core).await.report;
         if report.is_clean() {
             tracing::info!(%report, "all services drained");
         } else {
@@ -429,7 +432,7 @@ impl JanusSupervisor {
     /// a signal the services keep running; after one, they go on stopping
     /// ([`wait_for_drain`](Self::wait_for_drain) for them).
     pub async fn run_until_shutdown(&self) -> anyhow::Result<()> {
-        let signals = self.install_signal_handler.then(install_signals);
+        let signals = self.config.install_signal_handler.then(install_signals);
         self.run_with_signals(signals).await
     }
 
@@ -437,8 +440,7 @@ impl JanusSupervisor {
         &self,
         signals: Option<std::io::Result<Signals>>,
     ) -> anyhow::Result<()> {
-        let forced_exit = self.core.forced_exit.load(AtomicOrdering::Relaxed);
-        Ok(run_with_signals(&self.core, signals, forced_exit).await?)
+        Ok(self.handle.run_with_signals(signals).await?)
     }
 }
 

@@ -8,7 +8,7 @@ use super::*;
 use crate::testing::{Behavior, TestService};
 
 fn quiet() -> JanusSupervisor {
-    JanusSupervisor::new(SupervisorConfig::default()).with_metrics(JanusMetrics::new())
+    JanusSupervisor::new_with_metrics(SupervisorConfig::default(), JanusMetrics::new())
 }
 
 // §3.11 — a signal handler that cannot be installed still drains the
@@ -43,8 +43,8 @@ async fn service_state_is_locked_per_service() {
         sup.spawn_service(Box::new(TestService::failing(name, 0).0))
             .expect("spawn");
     }
-    let a = sup.core.slot("a").expect("a");
-    let b = sup.core.slot("b").expect("b");
+    let a = sup.handle.core.slot("a").expect("a");
+    let b = sup.handle.core.slot("b").expect("b");
     a.with(|_locked_a, _| {
         b.with(|state, tx| {
             let now = tokio::time::Instant::now();
@@ -85,10 +85,13 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanLog {
 async fn one_span_per_attempt() {
     let log = SpanLog::default();
     let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(log.clone()));
-    let sup = JanusSupervisor::new(SupervisorConfig::default().with_default_backoff(
-        BackoffConfig::new(Duration::from_millis(10), Duration::from_millis(10)),
-    ))
-    .with_metrics(JanusMetrics::new());
+    let sup = JanusSupervisor::new_with_metrics(
+        SupervisorConfig::default().with_default_backoff(BackoffConfig::new(
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+        )),
+        JanusMetrics::new(),
+    );
     let svc = TestService::new("traced", Behavior::RunUntilCancelled)
         .with_script(vec![Behavior::Fail("x".into())]);
     sup.spawn_service(Box::new(svc)).expect("spawn");
@@ -122,7 +125,7 @@ async fn removed_children_free_their_memory() {
         Behavior::RunUntilCancelled,
     )))
     .expect("spawn");
-    let first = Arc::downgrade(&sup.core.slot("first").expect("listed"));
+    let first = Arc::downgrade(&sup.handle.core.slot("first").expect("listed"));
     handle.remove_child("first").await.expect("removed");
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert!(first.upgrade().is_none(), "the slot was freed");
@@ -140,8 +143,8 @@ async fn removed_children_free_their_memory() {
             }
         }
     }
-    assert_eq!(sup.core.len(), 0);
-    assert!(sup.core.positions() <= 2 * 64, "holes filled in");
+    assert_eq!(sup.handle.core.len(), 0);
+    assert!(sup.handle.core.positions() <= 2 * 64, "holes filled in");
 }
 
 // A control loop that panics (a bug in Janus) never leaves its tree
