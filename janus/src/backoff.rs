@@ -172,8 +172,7 @@ impl BackoffConfig {
 
     /// The undithered delay of the `attempt`-th consecutive restart:
     /// `min(max_delay, base_delay * 2^attempt)`, never below `base_delay`.
-    #[must_use]
-    pub fn ceiling_for(&self, attempt: u32) -> Duration {
+    pub(crate) fn ceiling_for(&self, attempt: u32) -> Duration {
         let max = self.max_delay.max(self.base_delay);
         1u32.checked_shl(attempt)
             .and_then(|factor| self.base_delay.checked_mul(factor))
@@ -181,8 +180,7 @@ impl BackoffConfig {
     }
 
     /// The range a jittered delay of the `attempt`-th restart is drawn from.
-    #[must_use]
-    pub fn jitter_range(&self, attempt: u32) -> (Duration, Duration) {
+    pub(crate) fn jitter_range(&self, attempt: u32) -> (Duration, Duration) {
         let ceiling = self.ceiling_for(attempt);
         ((ceiling / 2).max(self.base_delay), ceiling)
     }
@@ -345,8 +343,34 @@ impl BackoffState {
 
     /// Decides the next restart: a jittered delay, or an open circuit.
     ///
-    /// Each call counts as one restart for the circuit breaker.
+    /// Each call counts as one restart for the circuit breaker. The jitter
+    /// comes from the thread's random generator; supervisors draw theirs
+    /// from their own seed instead, through
+    /// [`next_backoff_from`](Self::next_backoff_from).
     pub fn next_backoff(&mut self) -> BackoffAction {
+        self.next_backoff_from(rand::random())
+    }
+
+    /// [`next_backoff`](Self::next_backoff), with the jitter chosen by
+    /// `random`: a uniformly distributed number picks the delay in the
+    /// attempt's range (`0` its lower end, `u64::MAX` its upper end), so
+    /// that whoever supplies the randomness (a seeded generator, in a test
+    /// that must replay) decides the delays.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use janus::supervisor::{BackoffAction, BackoffConfig, BackoffState};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let config = BackoffConfig::new(Duration::from_secs(1), Duration::from_secs(60));
+    /// let mut state = BackoffState::new(config);
+    /// // The first restart waits the base delay; the second, 1 to 2 s.
+    /// assert_eq!(state.next_backoff_from(7), BackoffAction::Retry(Duration::from_secs(1)));
+    /// assert_eq!(state.next_backoff_from(u64::MAX), BackoffAction::Retry(Duration::from_secs(2)));
+    /// # }
+    /// ```
+    pub fn next_backoff_from(&mut self, random: u64) -> BackoffAction {
         if let Some(cb) = self.config.circuit_breaker {
             let now = Instant::now();
             let window = self.failures.get_or_insert_default();
@@ -371,56 +395,71 @@ impl BackoffState {
         }
         let (low, high) = self.config.jitter_range(self.attempt);
         self.attempt = self.attempt.saturating_add(1);
-        BackoffAction::Retry(jittered(low, high))
+        BackoffAction::Retry(jittered(low, high, random))
     }
 }
 
-fn jittered(low: Duration, high: Duration) -> Duration {
+/// The point of `[low, high]` that `random` picks, uniformly over `u64`.
+fn jittered(low: Duration, high: Duration, random: u64) -> Duration {
     if low >= high {
         return high;
     }
     let span = u64::try_from((high - low).as_nanos()).unwrap_or(u64::MAX);
-    low + Duration::from_nanos(seeded::draw(span).unwrap_or_else(|| rand::random_range(0..=span)))
+    // `random * (span + 1) / 2^64`: a multiply and a shift, no rejection
+    // loop; the bias (under one part in 2^64 / span) is far below a jitter's
+    // precision.
+    let offset = (u128::from(random) * (u128::from(span) + 1)) >> 64;
+    low + Duration::from_nanos(u64::try_from(offset).unwrap_or(span))
 }
 
-/// A per-thread seed for the jitter, so that a test on a current-thread
-/// runtime replays exactly (`janus::testing::seed_jitter`).
-mod seeded {
-    #[cfg(any(test, feature = "testing"))]
-    mod imp {
-        use std::cell::RefCell;
-
-        use rand::{RngExt as _, SeedableRng as _};
-
-        thread_local! {
-            static RNG: RefCell<Option<rand::rngs::StdRng>> = const { RefCell::new(None) };
-        }
-
-        pub(crate) fn seed(seed: u64) {
-            RNG.with(|rng| *rng.borrow_mut() = Some(rand::rngs::StdRng::seed_from_u64(seed)));
-        }
-
-        pub(crate) fn draw(span: u64) -> Option<u64> {
-            RNG.with(|rng| {
-                rng.borrow_mut()
-                    .as_mut()
-                    .map(|rng| rng.random_range(0..=span))
-            })
-        }
-    }
-
-    #[cfg(not(any(test, feature = "testing")))]
-    mod imp {
-        pub(crate) fn draw(_span: u64) -> Option<u64> {
-            None
-        }
-    }
-
-    pub(crate) use imp::*;
+/// The random numbers of a supervisor's restart jitter: one seed, and a
+/// draw that is a pure function of (seed, stream, counter), so that no
+/// generator state is kept or shared, and a seeded tree replays exactly
+/// whatever order its children restart in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Jitter {
+    seed: u64,
 }
 
-#[cfg(any(test, feature = "testing"))]
-pub(crate) use seeded::seed as seed_jitter;
+impl Jitter {
+    /// Draws from `seed`.
+    pub(crate) fn seeded(seed: u64) -> Self {
+        Self { seed }
+    }
+
+    /// Draws from a seed of the process's random generator.
+    pub(crate) fn random() -> Self {
+        Self::seeded(rand::random())
+    }
+
+    /// The generator of a nested supervisor at `path`: its own stream, so
+    /// that siblings do not restart in step.
+    pub(crate) fn nested(self, path: &str) -> Self {
+        Self::seeded(mix(self.seed ^ fnv1a(path)))
+    }
+
+    /// The `counter`-th number of the stream `stream` (a child's), uniform
+    /// over `u64`.
+    pub(crate) fn draw(self, stream: &str, counter: u64) -> u64 {
+        mix(mix(self.seed ^ fnv1a(stream)) ^ counter)
+    }
+}
+
+/// SplitMix64's finaliser: a bijection of `u64` whose outputs of
+/// consecutive inputs pass statistical tests (Steele, Lea and Flood, 2014).
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// FNV-1a of `text`: names a child's stream (its path) by a number.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 #[cfg(test)]
 mod tests {
@@ -576,6 +615,37 @@ mod tests {
             .start_paused(true)
             .build()
             .expect("runtime")
+    }
+
+    #[test]
+    fn the_random_number_picks_the_point_in_the_range() {
+        let (low, high) = (ms(500), ms(1000));
+        assert_eq!(jittered(low, high, 0), low);
+        assert_eq!(jittered(low, high, u64::MAX), high);
+        assert_eq!(jittered(low, high, u64::MAX / 2), ms(750));
+        assert_eq!(jittered(high, high, 12345), high);
+    }
+
+    #[test]
+    fn jitter_streams_are_distinct_and_replayable() {
+        let jitter = Jitter::seeded(42);
+        let a: Vec<u64> = (1..=4).map(|n| jitter.draw("root/a", n)).collect();
+        let b: Vec<u64> = (1..=4).map(|n| jitter.draw("root/b", n)).collect();
+        assert_ne!(a, b, "children draw from their own streams");
+        assert_eq!(
+            a,
+            (1..=4)
+                .map(|n| jitter.draw("root/a", n))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(a.iter().collect::<std::collections::HashSet<_>>().len(), 4);
+        assert_ne!(jitter.nested("root/x"), jitter.nested("root/y"));
+        assert_ne!(Jitter::seeded(43).draw("root/a", 1), a[0]);
+        // Spread over the whole range: the top bit is set about half the time.
+        let high = (0..10_000)
+            .filter(|&n| jitter.draw("root/a", n) >> 63 == 1)
+            .count();
+        assert!((4_500..5_500).contains(&high), "{high}");
     }
 
     proptest! {

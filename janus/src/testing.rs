@@ -39,12 +39,6 @@ use crate::backoff::BackoffConfig;
 use crate::service::{JanusService, RestartPolicy};
 use async_trait::async_trait;
 
-/// Makes the backoff jitter of this thread deterministic from `seed`: on a
-/// current-thread runtime with a paused clock, a test then replays exactly.
-pub fn seed_jitter(seed: u64) {
-    crate::backoff::seed_jitter(seed);
-}
-
 /// What one run of a [`TestService`] does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

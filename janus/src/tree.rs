@@ -123,7 +123,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::backoff::{BackoffConfig, BackoffConfigError};
+use crate::backoff::{BackoffConfig, BackoffConfigError, Jitter};
 use crate::engine::{self, Core, Finished, Overrides, Settings};
 use crate::error::SpawnError;
 pub use crate::error::{ControlError, SupervisorError};
@@ -210,6 +210,7 @@ pub struct SupervisorSpec {
     restart: RestartPolicy,
     forced_exit: bool,
     event_capacity: usize,
+    jitter_seed: Option<u64>,
     children: Vec<ChildSpec>,
 }
 
@@ -243,6 +244,7 @@ impl SupervisorSpec {
             restart: RestartPolicy::OnFailure,
             forced_exit: true,
             event_capacity: crate::events::DEFAULT_EVENT_CAPACITY,
+            jitter_seed: None,
             children: Vec::new(),
         }
     }
@@ -264,6 +266,30 @@ impl SupervisorSpec {
     pub fn with_forced_exit(mut self, forced_exit: bool) -> Self {
         self.forced_exit = forced_exit;
         self
+    }
+
+    /// Draws the jitter of this supervisor's restart delays from `seed`
+    /// (default: a random seed per supervisor), so that a test replays a
+    /// tree's delays exactly. Nested supervisors without a seed of their
+    /// own draw from one derived from it and their path.
+    ///
+    /// The delays are still spread over each backoff's range: a seed
+    /// decides which delays, not whether they are jittered. Each child
+    /// draws from its own stream (by its path), numbered by its runs, so
+    /// the delays do not depend on the order in which children fail.
+    pub fn with_jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self
+    }
+
+    /// The generator of this supervisor's jitter, under `parent`'s if it
+    /// has one and no seed of its own.
+    fn jitter(&self, parent: Option<Jitter>, path: &str) -> Jitter {
+        match (self.jitter_seed, parent) {
+            (Some(seed), _) => Jitter::seeded(seed),
+            (None, Some(parent)) => parent.nested(path),
+            (None, None) => Jitter::random(),
+        }
     }
 
     /// Sets the restart strategy.
@@ -411,8 +437,9 @@ impl SupervisorSpec {
         Ok(())
     }
 
-    fn settings(&self, path: Arc<str>) -> Settings {
+    fn settings(&self, path: Arc<str>, parent: Option<Jitter>) -> Settings {
         Settings {
+            jitter: self.jitter(parent, &path),
             path,
             strategy: self.strategy,
             intensity: self.intensity,
@@ -471,7 +498,7 @@ impl SupervisorSpec {
     ) -> Result<SupervisorHandle, SupervisorError> {
         self.validate()?;
         let handle = SupervisorHandle::root(
-            self.settings(Arc::from(self.name.as_str())),
+            self.settings(Arc::from(self.name.as_str()), None),
             metrics,
             self.event_capacity,
         );
@@ -562,8 +589,9 @@ impl JanusService for SupervisorSpec {
                 TaskTracker::new(),
             ),
         };
+        let jitter = parent.as_ref().map(|parent| parent.core.settings.jitter);
         let core = Arc::new(Core::new(
-            self.settings(path),
+            self.settings(path, jitter),
             cancel.child_token(),
             metrics,
             events,

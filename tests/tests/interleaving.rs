@@ -773,13 +773,13 @@ enum Clock {
 }
 
 async fn run_seed(seed: u64, clock: Clock) -> Result<(), String> {
-    janus::testing::seed_jitter(seed);
     let mut rng = StdRng::seed_from_u64(seed);
     let stage = Arc::new(Stage::default());
     let mut known = BTreeMap::new();
     let (spec, root_children, root_budget) = random_spec(&mut rng, "root", 0, &stage, &mut known);
     let metrics = JanusMetrics::new();
     let tree = spec
+        .with_jitter_seed(seed)
         .start_with_metrics(metrics.clone())
         .map_err(|e| format!("start: {e}"))?;
     let mut run = Run {

@@ -121,7 +121,6 @@ fn check_event_sequences(events: &[LifecycleEvent]) -> Result<(), String> {
 }
 
 fn soak(seed: u64) {
-    janus::testing::seed_jitter(seed);
     let mut rng = StdRng::seed_from_u64(seed);
     let (tree, probes) = random_tree(&mut rng);
     let metrics = JanusMetrics::new();
@@ -132,6 +131,7 @@ fn soak(seed: u64) {
         .expect("runtime");
     runtime.block_on(async {
         let handle = tree
+            .with_jitter_seed(seed)
             .start_with_metrics(metrics.clone())
             .expect("valid tree");
         // Read as they come, as a subscriber that keeps up: none is missed,

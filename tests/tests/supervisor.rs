@@ -165,7 +165,10 @@ async fn always_on_clean_exit_obeys_backoff_and_breaker() {
         "5 runs: the fifth restart request opens the breaker"
     );
     for (n, gap) in gaps.iter().enumerate() {
-        let (low, high) = backoff.jitter_range(u32::try_from(n).expect("small"));
+        // The n-th restart waits within [ceiling / 2, ceiling] (never below
+        // the base), for a ceiling of base * 2^n capped at max.
+        let high = (secs(1) * 2u32.pow(u32::try_from(n).expect("small"))).min(secs(8));
+        let low = (high / 2).max(secs(1));
         assert!(
             *gap >= low && *gap <= high,
             "gap {n} = {gap:?} outside [{low:?}, {high:?}]"

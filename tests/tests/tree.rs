@@ -685,3 +685,41 @@ async fn a_lagging_subscriber_is_told_what_it_missed() {
         "a late subscriber ends at once"
     );
 }
+
+/// The gaps between the restarts of a service failing 6 times in a row,
+/// one level down in a tree seeded with `seed` (or not seeded).
+async fn restart_gaps(seed: Option<u64>) -> Vec<Duration> {
+    let worker = idle("worker").with_script(vec![Behavior::Fail("boom".into()); 6]);
+    let probe = worker.probe();
+    let mut root = SupervisorSpec::new("root").without_intensity_limit().child(
+        SupervisorSpec::new("group")
+            .without_intensity_limit()
+            .with_backoff(BackoffConfig::new(ms(100), secs(60)).without_circuit_breaker())
+            .child(worker),
+    );
+    if let Some(seed) = seed {
+        root = root.with_jitter_seed(seed);
+    }
+    let (tree, _events) = start(root);
+    sleep(secs(600)).await;
+    tree.shutdown();
+    tree.wait().await.expect("clean stop");
+    probe.restart_gaps()
+}
+
+// A seeded tree replays its jitter exactly, down to nested supervisors
+// without a seed of their own; another seed, or none, draws other delays
+// (all of them jittered within the backoff's range).
+#[tokio::test(start_paused = true)]
+async fn a_jitter_seed_replays_the_restart_delays() {
+    let first = restart_gaps(Some(7)).await;
+    assert_eq!(first.len(), 6);
+    assert_eq!(first, restart_gaps(Some(7)).await, "same seed, same delays");
+    assert_ne!(first, restart_gaps(Some(8)).await, "another seed");
+    assert_ne!(first, restart_gaps(None).await, "a random seed");
+    for (n, gap) in first.iter().enumerate() {
+        let high = (ms(100) * 2u32.pow(u32::try_from(n).expect("small"))).min(secs(60));
+        let low = (high / 2).max(ms(100));
+        assert!(*gap >= low && *gap <= high, "gap {n} = {gap:?}");
+    }
+}

@@ -432,7 +432,8 @@ impl Actor {
         let (core, restarts) = (&self.core, &mut self.restarts);
         let decision = slot.with(|state, tx| {
             state.backoff.maybe_reset_on_cooldown();
-            let delay = match state.backoff.next_backoff() {
+            let random = core.settings.jitter.draw(&slot.path, state.generation);
+            let delay = match state.backoff.next_backoff_from(random) {
                 BackoffAction::Retry(delay) => delay,
                 BackoffAction::CircuitOpen {
                     failures,

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::backoff::BackoffConfig;
+use crate::backoff::{BackoffConfig, Jitter};
 use crate::error::{ControlError, SpawnError, SupervisorError};
 use crate::events::EventHub;
 use crate::lifecycle::{ServiceLifecycle, ServiceLifecycleSnapshot, TerminationReason};
@@ -49,6 +49,8 @@ pub(crate) struct Settings {
     /// supervisor down (trees), unless it is expendable; the flat
     /// supervisor of the seed API lets it go.
     pub(crate) escalate_given_up: bool,
+    /// Where its children's restart delays draw their jitter from.
+    pub(crate) jitter: Jitter,
 }
 
 /// Per-child settings that override the service's own.

@@ -56,6 +56,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Jitter;
 use crate::engine::Settings;
 use crate::engine::drain::{Signals, drain, install_signals};
 pub use crate::error::SpawnError;
@@ -216,6 +217,7 @@ impl JanusSupervisor {
             default_backoff: config.default_backoff.clone(),
             shutdown_timeout: config.shutdown_timeout,
             escalate_given_up: false,
+            jitter: Jitter::random(),
         };
         Self {
             handle: SupervisorHandle::root(settings, metrics, DEFAULT_EVENT_CAPACITY),
