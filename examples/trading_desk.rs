@@ -196,7 +196,7 @@ async fn main() -> janus::Result<()> {
     let Args { duration, status } = parse_args()?;
 
     let status = StatusServer::new().bind(status);
-    let handle = tree(status.clone()).start()?;
+    let handle = tree(status.clone()).start().await?;
     tokio::spawn(async move {
         match status.bound_address().await {
             Ok(address) => println!(

@@ -162,7 +162,7 @@ async fn tree(n: usize) -> anyhow::Result<Measurement> {
         }
         root = root.child(middle);
     }
-    let handle = root.start()?;
+    let handle = root.start().await?;
     running.all.notified().await;
     let started = Instant::now();
     running.expect_more(per_group);

@@ -125,6 +125,7 @@ pub(crate) enum TreeKey {
     Name,
     Strategy,
     Intensity,
+    Start,
     Shutdown,
     Backoff,
     Children,
@@ -136,6 +137,7 @@ pub(crate) const TREE_KEYS: Table<TreeKey> = Table {
         ("name", TreeKey::Name),
         ("strategy", TreeKey::Strategy),
         ("intensity", TreeKey::Intensity),
+        ("start", TreeKey::Start),
         ("shutdown", TreeKey::Shutdown),
         ("backoff", TreeKey::Backoff),
         ("children", TreeKey::Children),
@@ -147,6 +149,7 @@ pub(crate) const TREE_KEYS: Table<TreeKey> = Table {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ChildKey {
     Restart,
+    StartTimeout,
     ShutdownTimeout,
     Critical,
     Expendable,
@@ -157,6 +160,7 @@ pub(crate) const CHILD_KEYS: Table<ChildKey> = Table {
     within: " in a child's settings",
     keys: &[
         ("restart", ChildKey::Restart),
+        ("start_timeout", ChildKey::StartTimeout),
         ("shutdown_timeout", ChildKey::ShutdownTimeout),
         ("critical", ChildKey::Critical),
         ("expendable", ChildKey::Expendable),
@@ -194,6 +198,19 @@ pub(crate) const SHUTDOWN_KEYS: Table<ShutdownKey> = Table {
         ("timeout", ShutdownKey::Timeout),
         ("order", ShutdownKey::Order),
     ],
+    elsewhere: &[],
+};
+
+/// `start: { … }` in `supervisor!`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartKey {
+    Order,
+    Timeout,
+}
+
+pub(crate) const START_KEYS: Table<StartKey> = Table {
+    within: " in `start`",
+    keys: &[("order", StartKey::Order), ("timeout", StartKey::Timeout)],
     elsewhere: &[],
 };
 

@@ -51,6 +51,20 @@ pub enum SupervisorError {
         /// Its termination reason.
         reason: String,
     },
+    /// A child declared in the supervisor's spec failed as it started, or
+    /// was not ready within its start timeout
+    /// ([`ChildOptions::with_start_timeout`](crate::tree::ChildOptions::with_start_timeout)),
+    /// when the supervisor started: the children started before it were
+    /// stopped, last first (OTP's `{shutdown, {failed_to_start_child, …}}`).
+    #[error("supervisor '{supervisor}' cannot start: child '{child}' failed to start ({reason})")]
+    FailedToStart {
+        /// The supervisor's path.
+        supervisor: String,
+        /// The child's path.
+        child: String,
+        /// Its failure, or the start timeout it exceeded.
+        reason: String,
+    },
     /// A child could not be added when the tree started.
     #[error("supervisor '{supervisor}' cannot start: {source}")]
     Spawn {

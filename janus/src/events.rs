@@ -26,7 +26,7 @@
 //!         cancel.cancelled().await;
 //!         Ok(())
 //!     }))
-//!     .start()?;
+//!     .spawn()?; // returns at once: subscribe before anything happens
 //! let mut events = tree.subscribe();
 //! tokio::time::sleep(Duration::from_millis(10)).await;
 //! tree.shutdown();

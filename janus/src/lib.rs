@@ -38,7 +38,7 @@
 //!     intensity: { restarts: 5, within: "60s" },
 //!     children: [quotes() => { critical: true }, limits()],
 //! };
-//! let handle = desk.start()?;
+//! let handle = desk.start().await?;
 //! assert!(handle.snapshot("desk/limits").is_some());
 //! handle.shutdown();
 //! let report = handle.wait().await?;
@@ -205,7 +205,7 @@ pub mod __private {
     pub use crate::backoff::BackoffConfig;
     pub use crate::macro_support::{ServiceDefinition, drive, step_loop};
     pub use crate::service::{JanusService, RestartPolicy};
-    pub use crate::tree::{ChildOptions, ShutdownOrder, Strategy, SupervisorSpec};
+    pub use crate::tree::{ChildOptions, ShutdownOrder, StartOrder, Strategy, SupervisorSpec};
     pub use anyhow;
     pub use async_trait::async_trait;
     pub use tokio_util::sync::CancellationToken;

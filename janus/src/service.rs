@@ -175,6 +175,16 @@ pub trait JanusService: Send + Sync + 'static {
         false
     }
 
+    /// How long the service may take, in a supervisor that starts its
+    /// children in order ([`StartOrder::Ordered`](crate::tree::StartOrder::Ordered)),
+    /// to be ready before its start counts as failed. `None` (the default)
+    /// uses the supervisor's
+    /// ([`SupervisorSpec::with_start_timeout`](crate::tree::SupervisorSpec::with_start_timeout));
+    /// a nested supervisor asks for the time its own children may take.
+    fn start_timeout(&self) -> Option<Duration> {
+        None
+    }
+
     /// How long the service may go without a heartbeat
     /// ([`janus::context::heartbeat`](crate::context::heartbeat), or a
     /// completed `#[step]`) before its run counts as failed: the run is
@@ -224,6 +234,9 @@ macro_rules! forward_through_pointer {
             }
             fn reports_readiness(&self) -> bool {
                 (**self).reports_readiness()
+            }
+            fn start_timeout(&self) -> Option<Duration> {
+                (**self).start_timeout()
             }
             fn heartbeat_timeout(&self) -> Option<Duration> {
                 (**self).heartbeat_timeout()

@@ -1,7 +1,8 @@
 //! The vocabulary of supervision trees: which children restart together
-//! ([`Strategy`]), in which order they stop ([`ShutdownOrder`]), and how
-//! many restarts a supervisor tolerates ([`Intensity`]). Public as
-//! `janus::tree::{Strategy, ShutdownOrder, Intensity}`.
+//! ([`Strategy`]), in which order they start ([`StartOrder`]) and stop
+//! ([`ShutdownOrder`]), and how many restarts a supervisor tolerates
+//! ([`Intensity`]). Public as
+//! `janus::tree::{Strategy, StartOrder, ShutdownOrder, Intensity}`.
 
 use std::time::Duration;
 
@@ -23,6 +24,31 @@ impl std::fmt::Display for Strategy {
             Self::OneForOne => "one_for_one",
             Self::OneForAll => "one_for_all",
             Self::RestForOne => "rest_for_one",
+        })
+    }
+}
+
+/// In which order a supervisor starts its children: when the tree starts,
+/// and when a group (`one_for_all`, `rest_for_one`) starts again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum StartOrder {
+    /// One at a time, in declaration order: a child starts once the one
+    /// before it is ready (running, and, if it
+    /// [reports readiness](crate::service::JanusService::reports_readiness),
+    /// marked ready), as OTP starts each child once the previous one's
+    /// `init` has returned (the default). A child declared after another
+    /// can rely on it.
+    #[default]
+    Ordered,
+    /// All at once, without waiting for any to be ready.
+    Concurrent,
+}
+
+impl std::fmt::Display for StartOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ordered => "ordered",
+            Self::Concurrent => "concurrent",
         })
     }
 }

@@ -98,7 +98,7 @@
 //!     )
 //!     .child_with(idle("orders"), ChildOptions::new().with_critical(true));
 //!
-//! let desk = tree.start()?;
+//! let desk = tree.start().await?; // returns once every child has started, in order
 //! tokio::time::sleep(Duration::from_millis(10)).await;
 //! let paths: Vec<String> = desk.snapshots().into_iter().map(|s| s.path).collect();
 //! assert_eq!(
@@ -132,7 +132,7 @@ use crate::lifecycle::ServiceLifecycleSnapshot;
 use crate::metrics::JanusMetrics;
 use crate::report::{DrainReport, SupervisorMetrics};
 use crate::service::{JanusService, RestartPolicy};
-pub use crate::strategy::{Intensity, ShutdownOrder, Strategy};
+pub use crate::strategy::{Intensity, ShutdownOrder, StartOrder, Strategy};
 use async_trait::async_trait;
 
 /// Settings of one child that override the service's own.
@@ -169,6 +169,15 @@ impl ChildOptions {
     /// Overrides the backoff.
     pub fn with_backoff(mut self, backoff: BackoffConfig) -> Self {
         self.overrides.backoff = Some(backoff);
+        self
+    }
+
+    /// Overrides how long the child may take to be ready when its
+    /// supervisor starts it in order (default: the supervisor's
+    /// [`with_start_timeout`](SupervisorSpec::with_start_timeout)).
+    /// `Duration::MAX` waits as long as it takes.
+    pub fn with_start_timeout(mut self, timeout: Duration) -> Self {
+        self.overrides.start_timeout = Some(timeout);
         self
     }
 
@@ -211,6 +220,8 @@ pub struct SupervisorSpec {
     forced_exit: bool,
     event_capacity: usize,
     jitter_seed: Option<u64>,
+    start_order: StartOrder,
+    start_timeout: Duration,
     children: Vec<ChildSpec>,
 }
 
@@ -245,6 +256,8 @@ impl SupervisorSpec {
             forced_exit: true,
             event_capacity: crate::events::DEFAULT_EVENT_CAPACITY,
             jitter_seed: None,
+            start_order: StartOrder::Ordered,
+            start_timeout: Duration::from_secs(60),
             children: Vec::new(),
         }
     }
@@ -290,6 +303,24 @@ impl SupervisorSpec {
             (None, Some(parent)) => parent.nested(path),
             (None, None) => Jitter::random(),
         }
+    }
+
+    /// Whether the children start one at a time, each once the one before
+    /// is ready ([`StartOrder::Ordered`], the default, as OTP), or all at
+    /// once. The same order holds when a group (`one_for_all`,
+    /// `rest_for_one`) starts again.
+    pub fn with_start_order(mut self, order: StartOrder) -> Self {
+        self.start_order = order;
+        self
+    }
+
+    /// How long each child started in order may take to be ready (default
+    /// 60 s), unless it has its own
+    /// ([`ChildOptions::with_start_timeout`], [`JanusService::start_timeout`]).
+    /// `Duration::MAX` waits as long as it takes, as OTP does.
+    pub fn with_start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = timeout;
+        self
     }
 
     /// Sets the restart strategy.
@@ -392,6 +423,9 @@ impl SupervisorSpec {
         {
             return Err(invalid("intensity window must not be zero".into()));
         }
+        if self.start_timeout.is_zero() {
+            return Err(invalid("start timeout must not be zero".into()));
+        }
         self.backoff
             .validate()
             .map_err(|e: BackoffConfigError| invalid(format!("default backoff: {e}")))?;
@@ -406,6 +440,11 @@ impl SupervisorSpec {
                         problem,
                     },
                 });
+            }
+            if child.options.overrides.start_timeout == Some(Duration::ZERO) {
+                return Err(invalid(format!(
+                    "start timeout of '{name}' must not be zero"
+                )));
             }
             if !seen.insert(name) {
                 return Err(SupervisorError::Spawn {
@@ -447,6 +486,8 @@ impl SupervisorSpec {
             default_backoff: self.backoff.clone(),
             shutdown_timeout: self.shutdown_timeout,
             escalate_given_up: true,
+            start_order: self.start_order,
+            start_timeout: self.start_timeout,
         }
     }
 
@@ -455,10 +496,13 @@ impl SupervisorSpec {
     /// started are asked to stop: the control loop then stops them.
     fn build(&self, core: &Arc<Core>) -> Result<(), SupervisorError> {
         for child in &self.children {
-            let added = core.add(
-                engine::ServiceRef::Shared(child.service.clone()),
-                child.options.overrides.clone(),
-            );
+            let service = engine::ServiceRef::Shared(child.service.clone());
+            let overrides = child.options.overrides.clone();
+            // In order: registered now, started by the control loop.
+            let added = match self.start_order {
+                StartOrder::Ordered => core.add_in_order(service, overrides),
+                StartOrder::Concurrent => core.add(service, overrides),
+            };
             if let Err(source) = added {
                 core.request_shutdown();
                 return Err(SupervisorError::Spawn {
@@ -470,29 +514,73 @@ impl SupervisorSpec {
         Ok(())
     }
 
-    /// Starts the tree on the current tokio runtime. It runs until
-    /// [`SupervisorHandle::shutdown`] or until the root gives up; dropping
-    /// the handles does not stop it.
+    /// Starts the tree on the current tokio runtime, and returns once its
+    /// children have started: in order (the default), each child is started
+    /// once the one before it is ready, nested supervisors once their own
+    /// children have started, as OTP's `start_link` returns once every
+    /// `init` has. The tree then runs until [`SupervisorHandle::shutdown`]
+    /// or until the root gives up; dropping the handles does not stop it.
     ///
     /// # Errors
     ///
-    /// [`SupervisorError::InvalidSpec`] or [`SupervisorError::Spawn`] when the
-    /// tree is inconsistent (duplicate names, invalid backoff…); nothing is
-    /// started then.
+    /// - [`SupervisorError::InvalidSpec`] or [`SupervisorError::Spawn`] when
+    ///   the tree is inconsistent (duplicate names, invalid backoff…);
+    ///   nothing is started then.
+    /// - [`SupervisorError::FailedToStart`] when a child failed as it
+    ///   started, or was not ready within its start timeout, anywhere in
+    ///   the tree: what had started has been stopped, last first.
+    /// - Any other [`SupervisorError`] if the root gave up as it started
+    ///   (a critical child terminated, say).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes stops the tree (nothing
+    /// holds a handle to it yet).
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime, like `tokio::spawn`.
-    pub fn start(self) -> Result<SupervisorHandle, SupervisorError> {
+    pub async fn start(self) -> Result<SupervisorHandle, SupervisorError> {
         self.start_with_metrics(crate::metrics::metrics().clone())
+            .await
     }
 
-    /// [`start`](Self::start), publishing Prometheus series to `metrics`.
+    /// Starts the tree on the current tokio runtime and returns at once,
+    /// while its children start (as `tokio::spawn` returns before the task
+    /// runs): to subscribe to its events before any happens, say.
+    /// [`SupervisorHandle::started`] waits for the start to complete, and
+    /// says whether it did.
+    ///
+    /// ```
+    /// # use janus::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), janus::tree::SupervisorError> {
+    /// let tree = SupervisorSpec::new("desk").spawn()?;
+    /// let mut events = tree.subscribe(); // sees the children start
+    /// tree.started().await?;
+    /// tree.shutdown();
+    /// tree.wait().await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
-    /// As [`start`](Self::start).
-    pub fn start_with_metrics(
+    /// [`SupervisorError::InvalidSpec`] or [`SupervisorError::Spawn`] when the
+    /// tree is inconsistent; nothing is started then.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, like `tokio::spawn`.
+    pub fn spawn(self) -> Result<SupervisorHandle, SupervisorError> {
+        self.spawn_with_metrics(crate::metrics::metrics().clone())
+    }
+
+    /// [`spawn`](Self::spawn), publishing Prometheus series to `metrics`.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn).
+    pub fn spawn_with_metrics(
         self,
         metrics: JanusMetrics,
     ) -> Result<SupervisorHandle, SupervisorError> {
@@ -510,6 +598,31 @@ impl SupervisorSpec {
         Ok(handle)
     }
 
+    /// [`start`](Self::start), publishing Prometheus series to `metrics`.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`start`](Self::start): dropping the future stops the tree.
+    pub async fn start_with_metrics(
+        self,
+        metrics: JanusMetrics,
+    ) -> Result<SupervisorHandle, SupervisorError> {
+        let handle = self.spawn_with_metrics(metrics)?;
+        // Until the children have started, the tree is this future's: it
+        // stops if the future is dropped.
+        let unclaimed = StopOnDrop {
+            handle,
+            claimed: false,
+        };
+        let started = unclaimed.handle.core.started().await;
+        let handle = unclaimed.claim();
+        started.map(|()| handle)
+    }
+
     /// Starts the tree and runs it until SIGTERM or Ctrl-C (a second one
     /// forces the exit), then stops it in order.
     ///
@@ -522,8 +635,25 @@ impl SupervisorSpec {
     /// As [`SupervisorHandle::run_until_shutdown`]: dropping the future
     /// leaves the tree running, or stopping.
     pub async fn run_until_shutdown(self) -> Result<(), SupervisorError> {
-        let handle = self.start()?;
+        let handle = self.start().await?;
         handle.run_until_shutdown().await
+    }
+
+    /// The time this supervisor may take to start its children: the sum of
+    /// their start timeouts in order, the longest when concurrent.
+    fn start_budget(&self) -> Duration {
+        let timeouts = self.children.iter().map(|c| {
+            c.options
+                .overrides
+                .start_timeout
+                .or_else(|| c.service.start_timeout())
+                .unwrap_or(self.start_timeout)
+        });
+        match self.start_order {
+            StartOrder::Ordered => timeouts.fold(Duration::ZERO, Duration::saturating_add),
+            StartOrder::Concurrent => timeouts.max().unwrap_or_default(),
+        }
+        .max(Duration::from_millis(1))
     }
 
     /// The time this supervisor needs to stop its children: the sum of their
@@ -539,6 +669,28 @@ impl SupervisorSpec {
         match self.order {
             ShutdownOrder::Reverse => timeouts.fold(Duration::ZERO, Duration::saturating_add),
             ShutdownOrder::Concurrent => timeouts.max().unwrap_or_default(),
+        }
+    }
+}
+
+/// A tree being started: shut down if the future starting it is dropped
+/// before it hands out its handle.
+struct StopOnDrop {
+    handle: SupervisorHandle,
+    claimed: bool,
+}
+
+impl StopOnDrop {
+    fn claim(mut self) -> SupervisorHandle {
+        self.claimed = true;
+        self.handle.clone()
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if !self.claimed {
+            self.handle.shutdown();
         }
     }
 }
@@ -568,6 +720,15 @@ impl JanusService for SupervisorSpec {
     fn shutdown_timeout(&self) -> Option<Duration> {
         // Room for every child to stop in turn, plus the abort grace.
         Some(self.stop_budget().saturating_add(Duration::from_secs(1)))
+    }
+
+    fn start_timeout(&self) -> Option<Duration> {
+        Some(self.start_budget())
+    }
+
+    /// Ready once its children have started.
+    fn reports_readiness(&self) -> bool {
+        true
     }
 
     /// Runs the subtree until `cancel`, or until it gives up.
@@ -696,6 +857,22 @@ impl SupervisorHandle {
         ));
         core.set_root(Arc::downgrade(&core));
         Self { core }
+    }
+
+    /// Waits until the children of the spec have started (see
+    /// [`SupervisorSpec::start`]); at once if they have.
+    ///
+    /// # Errors
+    ///
+    /// Why the tree stopped before they had: [`SupervisorError::FailedToStart`]
+    /// naming the child that did not start, or another reason the root
+    /// gave up. A tree asked to stop while it started has not failed: `Ok`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only watches.
+    pub async fn started(&self) -> Result<(), SupervisorError> {
+        self.core.started().await
     }
 
     /// Sets whether a second signal during the drain of

@@ -26,8 +26,9 @@ fn spec(name: &str) -> SupervisorSpec {
     SupervisorSpec::new(name).with_backoff(BackoffConfig::new(ms(100), secs(1)))
 }
 
-fn start(spec: SupervisorSpec) -> SupervisorHandle {
+async fn start(spec: SupervisorSpec) -> SupervisorHandle {
     spec.start_with_metrics(JanusMetrics::new())
+        .await
         .expect("valid tree")
 }
 
@@ -48,7 +49,8 @@ async fn an_exit_during_a_command_is_not_waited_for_again() {
             .child(y)
             .child(idle("w"))
             .child(z),
-    );
+    )
+    .await;
     // x is asked to restart at once and takes 1 s to stop; y fails at
     // 300 ms, during the command, and restarts its group (but x, which the
     // command has taken out of it): z is stopped before it could fail.
@@ -79,7 +81,7 @@ async fn an_exit_during_a_command_is_not_waited_for_again() {
 async fn a_stop_behind_another_command_is_not_held_by_an_exit_already_seen() {
     let slow = TestService::new("slow", Behavior::SlowStop(secs(1)));
     let flaky = idle("flaky").with_script(vec![Behavior::FailAfter(ms(300), "flaky broke".into())]);
-    let tree = start(spec("sup").child(slow).child(flaky));
+    let tree = start(spec("sup").child(slow).child(flaky)).await;
     sleep(ms(100)).await;
     let started = Instant::now();
     let restart = tokio::spawn({
@@ -130,7 +132,8 @@ async fn a_restart_racing_a_concurrent_shutdown_leaves_nothing_running() {
             .with_shutdown_order(ShutdownOrder::Concurrent)
             .child(x)
             .child(idle("y")),
-    );
+    )
+    .await;
     tree.stop_child("x").await.expect("stopped");
     let mut restart: Pin<Box<_>> = Box::pin(tree.restart_child("x"));
     send_now(&mut restart);
@@ -180,7 +183,8 @@ async fn a_child_stopped_before_it_started_restarts_with_its_group() {
             .with_strategy(Strategy::OneForAll)
             .child(a)
             .child(b),
-    );
+    )
+    .await;
     tree.restart_child("a").await.expect("restarted");
     sleep(secs(2)).await;
     let phases: Vec<_> = tree.snapshots().into_iter().map(|s| s.phase).collect();
@@ -198,7 +202,8 @@ async fn a_temporary_child_is_not_restarted_with_its_group() {
             .with_strategy(Strategy::OneForAll)
             .child(once)
             .child(idle("b").with_script(vec![Behavior::FailAfter(secs(1), "b broke".into())])),
-    );
+    )
+    .await;
     sleep(secs(3)).await;
     assert_eq!(probe.starts(), 1);
     let once = tree.snapshot("sup/once").expect("listed");
@@ -217,7 +222,8 @@ async fn stop_child_during_a_group_backoff_answers_at_once() {
             .with_backoff(BackoffConfig::new(secs(60), secs(60)))
             .child(idle("a").with_script(vec![Behavior::FailAfter(secs(1), "a broke".into())]))
             .child(idle("b")),
-    );
+    )
+    .await;
     sleep(secs(2)).await;
     assert_eq!(tree.snapshot("sup/b").map(|s| s.phase), Some(BackingOff));
     let asked = Instant::now();
@@ -253,7 +259,8 @@ async fn huge_durations_wait_as_long_as_it_takes() {
                 ChildOptions::new().with_shutdown_timeout(infinite),
             )
             .child(idle("flaky").with_script(vec![Behavior::FailAfter(secs(1), "x".into())])),
-    );
+    )
+    .await;
     // flaky fails: the group stops quick and slow, then waits forever.
     sleep(secs(3600)).await;
     assert_eq!(tree.health(), janus::tree::Health::Running);
@@ -274,7 +281,8 @@ async fn an_infinite_shutdown_timeout_waits_for_the_child() {
         spec("sup")
             .with_shutdown_timeout(Duration::MAX)
             .child(TestService::new("slow", Behavior::SlowStop(secs(7200)))),
-    );
+    )
+    .await;
     sleep(ms(10)).await;
     let asked = Instant::now();
     tree.shutdown();
@@ -293,7 +301,8 @@ async fn the_drain_report_covers_the_whole_tree() {
                 .child(TestService::new("stubborn", Behavior::IgnoreCancellation))
                 .with_shutdown_timeout(secs(1)),
         ),
-    );
+    )
+    .await;
     sleep(ms(10)).await;
     tree.shutdown();
     let report = tree.wait().await.expect("the root stopped");
@@ -309,7 +318,7 @@ async fn the_drain_report_covers_the_whole_tree() {
 async fn a_crash_looping_child_is_not_dropped_by_a_healthy_tree() {
     let looping = TestService::new("looping", Behavior::Fail("crash".into()))
         .with_restart_policy(RestartPolicy::Always);
-    let tree = start(SupervisorSpec::new("sup").child(idle("ok")).child(looping));
+    let tree = start(SupervisorSpec::new("sup").child(idle("ok")).child(looping)).await;
     let error = tokio::time::timeout(secs(3600), tree.wait())
         .await
         .expect("the tree does not stay healthy")
@@ -327,15 +336,17 @@ async fn names_with_a_slash_are_refused() {
         SupervisorSpec::new("app/x")
             .child(idle("a"))
             .start_with_metrics(JanusMetrics::new())
+            .await
             .is_err()
     );
     assert!(
         SupervisorSpec::new("app")
             .child(idle("feeds/binance"))
             .start_with_metrics(JanusMetrics::new())
+            .await
             .is_err()
     );
-    let tree = start(spec("app").child(idle("a")));
+    let tree = start(spec("app").child(idle("a"))).await;
     assert!(tree.add_child(idle("b/c")).is_err());
     tree.shutdown();
     tree.wait().await.expect("clean");
@@ -355,7 +366,7 @@ async fn a_thousand_commands_during_a_restart_storm_all_answer() {
     // Fails every 300 ms, restarting everyone each time.
     let storm = TestService::new("storm", Behavior::FailAfter(ms(300), "storm".into()))
         .with_backoff(BackoffConfig::new(ms(10), ms(10)).without_circuit_breaker());
-    let tree = start(tree.without_intensity_limit().child(storm));
+    let tree = start(tree.without_intensity_limit().child(storm)).await;
     let started = Instant::now();
     let commands: Vec<_> = (0..1000)
         .map(|i| {
@@ -390,6 +401,7 @@ async fn deleted_children_are_forgotten() {
         .without_intensity_limit()
         .child(idle("keep"))
         .start_with_metrics(metrics.clone())
+        .await
         .expect("valid");
     for i in 0..300 {
         let flaky =
@@ -442,7 +454,7 @@ async fn debug_is_a_summary_not_the_tree() {
     for i in 0..1000 {
         spec = spec.child(idle(&format!("child-{i}")));
     }
-    let tree = start(spec);
+    let tree = start(spec).await;
     let shown = format!("{tree:?}");
     assert!(shown.len() < 200, "{shown}");
     assert!(
@@ -479,7 +491,8 @@ async fn an_expendable_child_given_up_on_degrades_the_tree() {
         spec("sup")
             .child(idle("ok"))
             .child_with(hopeless(), ChildOptions::new().with_expendable(true)),
-    );
+    )
+    .await;
     sleep(secs(1)).await;
     assert_eq!(
         tree.health(),
@@ -526,7 +539,8 @@ async fn a_failure_during_a_group_restart_joins_it() {
             .child(a)
             .child(b)
             .child(c),
-    );
+    )
+    .await;
     sleep(secs(10)).await;
     for probe in &probes {
         assert_eq!(probe.starts(), 2, "each restarted once");
@@ -564,7 +578,7 @@ impl janus::supervisor::JanusService for Silent {
 
 #[tokio::test(start_paused = true)]
 async fn an_infinite_heartbeat_timeout_never_passes() {
-    let tree = start(spec("sup").child(Silent));
+    let tree = start(spec("sup").child(Silent)).await;
     sleep(secs(365 * 86_400)).await;
     let silent = tree.snapshot("sup/silent").expect("listed");
     assert_eq!((silent.phase, silent.total_failures), (Running, 0));

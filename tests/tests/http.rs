@@ -36,6 +36,7 @@ async fn tree_with_server() -> (SupervisorHandle, SocketAddr) {
         .child(TestService::new("feed", Behavior::RunUntilCancelled))
         .child_with(flaky, ChildOptions::new().with_critical(true))
         .start_with_metrics(JanusMetrics::new())
+        .await
         .expect("valid tree");
     let address = tokio::time::timeout(Duration::from_secs(30), server.bound_address())
         .await
@@ -107,6 +108,7 @@ async fn readyz_turns_green_when_critical_services_are_ready() {
             ChildOptions::new().with_critical(true),
         )
         .start_with_metrics(JanusMetrics::new())
+        .await
         .expect("valid tree");
     let address = server.bound_address().await.expect("bound");
     let mut ready = false;
@@ -207,12 +209,14 @@ async fn healthz_is_503_once_the_root_has_failed() {
         );
     let handle = doomed
         .start_with_metrics(JanusMetrics::new())
+        .await
         .expect("valid");
     // A server outside the tree it reports on, so that it outlives it.
     let server = StatusServer::for_handle(handle.clone()).bind(([127, 0, 0, 1], 0));
     let ops = SupervisorSpec::new("ops")
         .child(server.clone())
         .start_with_metrics(JanusMetrics::new())
+        .await
         .expect("valid");
     let address = server.bound_address().await.expect("bound");
     let (status, _) = get(address, "/healthz").await;
@@ -250,6 +254,7 @@ async fn metrics_include_registries_handed_in() {
     let handle = SupervisorSpec::new("desk")
         .child(server.clone())
         .start_with_metrics(JanusMetrics::new())
+        .await
         .expect("valid tree");
     let (status, body) = get(server.bound_address().await.expect("bound"), "/metrics").await;
     assert_eq!(status, StatusCode::OK);
@@ -268,6 +273,7 @@ async fn a_failed_bind_is_an_error_not_a_wait() {
     let handle = SupervisorSpec::new("desk")
         .child(server.clone())
         .start_with_metrics(JanusMetrics::new())
+        .await
         .expect("valid tree");
     let error = tokio::time::timeout(Duration::from_secs(30), server.bound_address())
         .await
@@ -296,6 +302,7 @@ async fn a_client_that_never_reads_is_cut_off() {
     }
     let handle = tree
         .start_with_metrics(JanusMetrics::new())
+        .await
         .expect("valid tree");
     let address = server.bound_address().await.expect("bound");
     let mut stream = TcpStream::connect(address).await.expect("connect");
@@ -336,6 +343,7 @@ async fn connections_are_limited() {
     let handle = SupervisorSpec::new("desk")
         .child(server.clone())
         .start_with_metrics(JanusMetrics::new())
+        .await
         .expect("valid tree");
     let address = server.bound_address().await.expect("bound");
     let idle_one = TcpStream::connect(address).await.expect("connect");
@@ -372,6 +380,7 @@ async fn a_degraded_tree_names_what_it_gave_up() {
         .child(server.clone())
         .child_with(hopeless, ChildOptions::new().with_expendable(true))
         .start_with_metrics(JanusMetrics::new())
+        .await
         .expect("valid tree");
     let address = server.bound_address().await.expect("bound");
     // Three failures a millisecond apart; the bound guards against a hang.
@@ -416,6 +425,7 @@ async fn a_large_answer_does_not_hold_the_runtime() {
     }
     let handle = tree
         .start_with_metrics(JanusMetrics::new())
+        .await
         .expect("valid tree");
     let address = server.bound_address().await.expect("bound");
     let ticking = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));

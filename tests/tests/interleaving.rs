@@ -35,7 +35,9 @@ use janus::lifecycle::{ServiceLifecycleSnapshot, ServicePhase};
 use janus::metrics::JanusMetrics;
 use janus::prelude::*;
 use janus::supervisor::{BackoffConfig, DrainReport};
-use janus::tree::{ChildOptions, ControlError, ShutdownOrder, Strategy, SupervisorHandle};
+use janus::tree::{
+    ChildOptions, ControlError, ShutdownOrder, StartOrder, Strategy, SupervisorHandle,
+};
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 use tokio::sync::mpsc;
@@ -308,6 +310,7 @@ fn random_spec(
             ],
         ))
         .with_shutdown(default_timeout, order)
+        .with_start_order(pick(rng, &[StartOrder::Ordered, StartOrder::Concurrent]))
         .with_backoff(default_backoff.clone());
     spec = match rng.random_range(0..4) {
         0 => spec.without_intensity_limit(),
@@ -781,6 +784,7 @@ async fn run_seed(seed: u64, clock: Clock) -> Result<(), String> {
     let tree = spec
         .with_jitter_seed(seed)
         .start_with_metrics(metrics.clone())
+        .await
         .map_err(|e| format!("start: {e}"))?;
     let mut run = Run {
         rng,

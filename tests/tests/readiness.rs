@@ -5,12 +5,13 @@ use std::time::Duration;
 use janus::lifecycle::ServicePhase;
 use janus::metrics::JanusMetrics;
 use janus::prelude::*;
-use janus::tree::SupervisorHandle;
+use janus::tree::{StartOrder, SupervisorHandle};
 use tests_integration::ms;
 use tokio::time::sleep;
 
-fn start(spec: SupervisorSpec) -> SupervisorHandle {
+async fn start(spec: SupervisorSpec) -> SupervisorHandle {
     spec.start_with_metrics(JanusMetrics::new())
+        .await
         .expect("valid tree")
 }
 
@@ -61,12 +62,15 @@ impl Feed {
 
 #[tokio::test(start_paused = true)]
 async fn readiness_is_explicit_after_on_start_or_at_once() {
+    // All at once: each one's readiness is watched side by side.
     let handle = start(
         SupervisorSpec::new("app")
+            .with_start_order(StartOrder::Concurrent)
             .child(Cache)
             .child(plain())
             .child(Feed),
-    );
+    )
+    .await;
     sleep(ms(100)).await;
     assert!(!ready(&handle, "app/cache"), "not before mark_ready");
     assert!(
@@ -107,7 +111,8 @@ impl Hanger {
 async fn a_missed_heartbeat_is_a_failure_handled_by_policy() {
     let handle = start(SupervisorSpec::new("app").child(Hanger {
         steps: std::sync::atomic::AtomicU64::new(0),
-    }));
+    }))
+    .await;
     // Steps at 0, 100, 200 ms beat; the step at 300 ms hangs. The deadline is
     // one second after the last beat (the end of the step at 200 ms).
     sleep(ms(1150)).await;
@@ -154,7 +159,7 @@ impl JanusService for Beater {
 
 #[tokio::test(start_paused = true)]
 async fn regular_heartbeats_keep_a_service_alive() {
-    let handle = start(SupervisorSpec::new("app").child(Beater));
+    let handle = start(SupervisorSpec::new("app").child(Beater)).await;
     sleep(Duration::from_secs(30)).await;
     let snap = handle.snapshot("app/beater").expect("listed");
     assert_eq!(
@@ -215,7 +220,8 @@ async fn the_service_context_is_set_for_its_run_only() {
     let handle = start(
         SupervisorSpec::new("app")
             .child(SupervisorSpec::new("inner").child(Whereabouts { seen: seen.clone() })),
-    );
+    )
+    .await;
     sleep(ms(10)).await;
     // Outside the service, on the same thread (a current-thread runtime):
     // nothing, not even after a run of it panicked here.

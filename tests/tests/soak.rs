@@ -13,7 +13,7 @@ use janus::lifecycle::ServicePhase;
 use janus::metrics::JanusMetrics;
 use janus::supervisor::{BackoffConfig, RestartPolicy};
 use janus::testing::{Behavior, Probe, TestService};
-use janus::tree::{ChildOptions, ShutdownOrder, Strategy, SupervisorSpec};
+use janus::tree::{ChildOptions, ShutdownOrder, StartOrder, Strategy, SupervisorSpec};
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 
@@ -62,6 +62,9 @@ fn random_tree(rng: &mut StdRng) -> (SupervisorSpec, Vec<(String, Probe)>) {
     let mut root = SupervisorSpec::new("soak")
         .without_intensity_limit()
         .with_backoff(BackoffConfig::new(ms(100), ms(500)).without_circuit_breaker())
+        // Started at once: a subtree that fails to start is restarted, not
+        // the end of the soak.
+        .with_start_order(StartOrder::Concurrent)
         // Bursts of a thousand services' events, read as they come.
         .with_event_capacity(1 << 16);
     for s in 0..SUBTREES {
@@ -71,8 +74,10 @@ fn random_tree(rng: &mut StdRng) -> (SupervisorSpec, Vec<(String, Probe)>) {
             Strategy::RestForOne,
         ][rng.random_range(0..3)];
         let order = [ShutdownOrder::Reverse, ShutdownOrder::Concurrent][rng.random_range(0..2)];
+        let start = [StartOrder::Ordered, StartOrder::Concurrent][rng.random_range(0..2)];
         let mut subtree = SupervisorSpec::new(format!("group-{s}"))
             .with_strategy(strategy)
+            .with_start_order(start)
             .with_shutdown_order(order)
             .with_intensity(rng.random_range(3..40), Duration::from_secs(10))
             .with_backoff(BackoffConfig::new(ms(100), ms(500)).without_circuit_breaker());
@@ -132,7 +137,7 @@ fn soak(seed: u64) {
     runtime.block_on(async {
         let handle = tree
             .with_jitter_seed(seed)
-            .start_with_metrics(metrics.clone())
+            .spawn_with_metrics(metrics.clone())
             .expect("valid tree");
         // Read as they come, as a subscriber that keeps up: none is missed,
         // and the stream ends once the tree has stopped.

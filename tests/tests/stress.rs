@@ -11,7 +11,7 @@ use janus::lifecycle::ServicePhase;
 use janus::metrics::JanusMetrics;
 use janus::supervisor::BackoffConfig;
 use janus::testing::{Behavior, Probe, TestService};
-use janus::tree::{SupervisorHandle, SupervisorSpec};
+use janus::tree::{StartOrder, SupervisorHandle, SupervisorSpec};
 
 const GROUPS: usize = 10;
 const PER_GROUP: usize = 1_000;
@@ -87,9 +87,15 @@ async fn concurrently(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_services_churning_under_concurrent_control() {
     let mut probes: Vec<Probe> = Vec::new();
-    let mut root = SupervisorSpec::new("stress").without_intensity_limit();
+    // Concurrent start: this test is about churn. (Started in order, each
+    // child would wait for a runtime busy with the churn of those before.)
+    let mut root = SupervisorSpec::new("stress")
+        .without_intensity_limit()
+        .with_start_order(StartOrder::Concurrent);
     for g in 0..GROUPS {
-        let mut group = SupervisorSpec::new(format!("group-{g}")).without_intensity_limit();
+        let mut group = SupervisorSpec::new(format!("group-{g}"))
+            .without_intensity_limit()
+            .with_start_order(StartOrder::Concurrent);
         for i in 0..PER_GROUP {
             let service = churning(format!("svc-{i}"));
             probes.push(service.probe());
@@ -100,6 +106,7 @@ async fn ten_thousand_services_churning_under_concurrent_control() {
     let metrics = JanusMetrics::new();
     let handle = root
         .start_with_metrics(metrics.clone())
+        .await
         .expect("valid tree");
     let stop = Arc::new(AtomicBool::new(false));
     let callers = tokio::spawn(concurrently(handle.clone(), metrics.clone(), stop.clone()));

@@ -72,6 +72,7 @@ async fn the_declared_tree_runs() {
     assert_eq!(tree.name(), "trading-desk");
     let handle = tree
         .start_with_metrics(JanusMetrics::new())
+        .await
         .expect("valid tree");
     tokio::time::sleep(Duration::from_millis(10)).await;
     let snapshots = handle.snapshots();
@@ -103,7 +104,7 @@ async fn per_child_settings_override_the_service() {
                 .with_restart_policy(RestartPolicy::Never) => { restart: always, backoff: { base: "2s", max: "2s" } },
         ],
     }
-    .start_with_metrics(JanusMetrics::new())
+    .start_with_metrics(JanusMetrics::new()).await
     .expect("valid");
     tokio::time::sleep(Duration::from_millis(4500)).await;
     let quitter = handle.snapshot("overrides/quitter").expect("listed");
@@ -132,6 +133,7 @@ async fn an_expendable_child_is_declared_in_the_macro() {
         ],
     }
     .start_with_metrics(JanusMetrics::new())
+    .await
     .expect("valid");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
@@ -152,6 +154,7 @@ async fn an_expendable_child_is_declared_in_the_macro() {
         ],
     }
     .start_with_metrics(JanusMetrics::new())
+    .await
     .expect("valid");
     let error = handle.wait().await.expect_err("gave up");
     assert!(

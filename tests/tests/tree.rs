@@ -29,11 +29,13 @@ fn spec(name: &str) -> SupervisorSpec {
     SupervisorSpec::new(name).with_backoff(BackoffConfig::new(ms(100), secs(1)))
 }
 
-fn start(spec: SupervisorSpec) -> (SupervisorHandle, EventStream) {
+/// The tree, started, and its events from the first.
+async fn start(spec: SupervisorSpec) -> (SupervisorHandle, EventStream) {
     let handle = spec
-        .start_with_metrics(JanusMetrics::new())
+        .spawn_with_metrics(JanusMetrics::new())
         .expect("valid tree");
     let events = handle.subscribe();
+    handle.started().await.expect("started");
     (handle, events)
 }
 
@@ -63,7 +65,8 @@ async fn one_for_one_restarts_only_the_failed_child() {
             .child(idle("a"))
             .child(fails_once("b", secs(1)))
             .child(idle("c")),
-    );
+    )
+    .await;
     sleep(ms(10)).await;
     drain_events(&mut events);
     sleep(secs(2)).await;
@@ -88,7 +91,8 @@ async fn one_for_all_stops_siblings_in_reverse_and_starts_all_in_order() {
             .child(fails_once("b", secs(1)))
             .child(idle("c"))
             .child(idle("d")),
-    );
+    )
+    .await;
     sleep(ms(10)).await;
     drain_events(&mut events);
     sleep(secs(2)).await;
@@ -130,7 +134,8 @@ async fn rest_for_one_restarts_the_failed_child_and_those_after_it() {
             .child(fails_once("b", secs(1)))
             .child(idle("c"))
             .child(idle("d")),
-    );
+    )
+    .await;
     sleep(ms(10)).await;
     drain_events(&mut events);
     sleep(secs(2)).await;
@@ -154,7 +159,8 @@ async fn group_restart_waits_for_a_slow_sibling_then_aborts_it() {
             .with_strategy(Strategy::OneForAll)
             .child(stubborn)
             .child(fails_once("flaky", secs(1))),
-    );
+    )
+    .await;
     sleep(ms(1010)).await;
     let snap = tree.snapshot("sup/stubborn").expect("listed");
     assert_eq!(
@@ -183,7 +189,7 @@ async fn reverse_order_shutdown_aborts_the_stubborn_child_at_its_timeout() {
     let stubborn =
         TestService::new("b", Behavior::IgnoreCancellation).with_shutdown_timeout(secs(2));
     let slow = TestService::new("c", Behavior::SlowStop(secs(1)));
-    let (tree, mut events) = start(spec("sup").child(idle("a")).child(stubborn).child(slow));
+    let (tree, mut events) = start(spec("sup").child(idle("a")).child(stubborn).child(slow)).await;
     sleep(ms(10)).await;
     drain_events(&mut events);
 
@@ -222,7 +228,8 @@ async fn concurrent_shutdown_stops_everyone_at_once() {
             .with_shutdown(secs(5), ShutdownOrder::Concurrent)
             .child(TestService::new("a", Behavior::SlowStop(secs(1))))
             .child(TestService::new("b", Behavior::SlowStop(secs(2)))),
-    );
+    )
+    .await;
     sleep(ms(10)).await;
     let started = Instant::now();
     tree.shutdown();
@@ -248,7 +255,8 @@ async fn a_concurrent_shutdown_interrupts_a_group_restart() {
             .child(stubborn)
             .child(quick)
             .child(fails_once("flaky", secs(1))),
-    );
+    )
+    .await;
     // At 1 s flaky fails: the group stops; stubborn has until 4 s.
     sleep(ms(2000)).await;
     assert_eq!(
@@ -286,7 +294,7 @@ async fn intensity_escalates_through_two_levels() {
         .with_backoff(BackoffConfig::new(ms(100), ms(100)).without_circuit_breaker())
         .child(idle("bystander"))
         .child(inner);
-    let (tree, mut events) = start(root);
+    let (tree, mut events) = start(root).await;
 
     let error = tree.wait().await.expect_err("the root gives up");
     assert_eq!(
@@ -341,7 +349,8 @@ async fn critical_child_that_terminates_takes_the_supervisor_down() {
                 .with_critical(true)
                 .with_restart_policy(RestartPolicy::Never),
         ),
-    );
+    )
+    .await;
     let error = tree.wait().await.expect_err("critical child failed");
     assert_eq!(
         error,
@@ -360,7 +369,8 @@ async fn non_critical_child_may_terminate() {
     let (tree, _) = start(spec("sup").child(idle("helper")).child_with(
         TestService::new("batch", Behavior::Fail("bad input".into())),
         ChildOptions::new().with_restart_policy(RestartPolicy::Never),
-    ));
+    ))
+    .await;
     sleep(secs(1)).await;
     assert!(!tree.is_shutting_down());
     assert_eq!(tree.snapshot("sup/helper").map(|s| s.phase), Some(Running));
@@ -368,7 +378,7 @@ async fn non_critical_child_may_terminate() {
 
 #[tokio::test(start_paused = true)]
 async fn children_are_added_stopped_and_restarted_at_run_time() {
-    let (tree, mut events) = start(spec("sup").child(idle("a")));
+    let (tree, mut events) = start(spec("sup").child(idle("a"))).await;
     let (late, late_probe) = TestService::failing("late", 0);
     tree.add_child(late).expect("added");
     assert_eq!(
@@ -420,7 +430,7 @@ async fn children_are_added_stopped_and_restarted_at_run_time() {
 
 #[tokio::test(start_paused = true)]
 async fn events_of_a_service_form_its_lifecycle_in_order() {
-    let (tree, mut events) = start(spec("sup").child(fails_once("svc", secs(1))));
+    let (tree, mut events) = start(spec("sup").child(fails_once("svc", secs(1)))).await;
     sleep(secs(2)).await;
     tree.shutdown();
     tree.wait().await.expect("clean");
@@ -446,7 +456,7 @@ async fn invalid_trees_are_typed_errors_from_start() {
         .child(idle("x"))
         .child(spec("inner").child(idle("y")).child(idle("y")));
     assert_eq!(
-        duplicate.start().map(drop),
+        duplicate.start().await.map(drop),
         Err(SupervisorError::Spawn {
             supervisor: "sup/inner".into(),
             source: SpawnError::DuplicateName { name: "y".into() },
@@ -456,7 +466,7 @@ async fn invalid_trees_are_typed_errors_from_start() {
         .with_intensity(1, Duration::ZERO)
         .child(idle("x"));
     assert!(matches!(
-        no_window.start(),
+        no_window.start().await,
         Err(SupervisorError::InvalidSpec { .. })
     ));
 }
@@ -469,7 +479,7 @@ async fn intensity_zero_escalates_the_first_failure() {
         .with_intensity(0, secs(60))
         .child(idle("bystander"))
         .child(fails_once("worker", ms(10)));
-    let (tree, _events) = start(root);
+    let (tree, _events) = start(root).await;
     let error = tree.wait().await.expect_err("the first failure escalates");
     assert_eq!(
         error,
@@ -491,6 +501,7 @@ async fn snapshots_and_metrics_cover_every_level() {
         .child(idle("feed"))
         .child(spec("risk").child(spec("limits").child(fails_once("checker", ms(10)))))
         .start_with_metrics(metrics.clone())
+        .await
         .expect("valid");
     sleep(secs(1)).await;
     let paths: Vec<String> = tree.snapshots().into_iter().map(|s| s.path).collect();
@@ -536,7 +547,7 @@ async fn otp_connection_and_workers_scenario() {
         .child(db)
         .child(worker)
         .child(idle("reporter"));
-    let (app, mut events) = start(spec("app").with_intensity(2, secs(60)).child(pool));
+    let (app, mut events) = start(spec("app").with_intensity(2, secs(60)).child(pool)).await;
 
     // t = 5 s: the worker crashes: it and the reporter restart, not the db.
     sleep(secs(6)).await;
@@ -612,7 +623,8 @@ async fn aborting_a_subtree_aborts_its_children() {
     let (tree, _) = start(spec("root").child_with(
         spec("inner").child(stubborn),
         ChildOptions::new().with_shutdown_timeout(secs(1)),
-    ));
+    ))
+    .await;
     sleep(ms(10)).await;
     let started = Instant::now();
     tree.shutdown();
@@ -634,7 +646,7 @@ async fn aborting_a_subtree_aborts_its_children() {
 #[tokio::test(start_paused = true)]
 async fn events_are_a_stream() {
     use futures_util::StreamExt as _;
-    let (tree, events) = start(spec("sup").child(fails_once("svc", secs(1))));
+    let (tree, events) = start(spec("sup").child(fails_once("svc", secs(1)))).await;
     let mut failures =
         events.filter(|e| std::future::ready(e.as_ref().is_ok_and(|e| e.to == BackingOff)));
     let first = failures.next().await.expect("a failure").expect("kept up");
@@ -651,13 +663,13 @@ async fn events_are_a_stream() {
 /// stream ends once the tree has stopped, although handles remain.
 #[tokio::test(start_paused = true)]
 async fn a_lagging_subscriber_is_told_what_it_missed() {
-    let (tree, _) = start(
-        spec("sup")
-            .with_event_capacity(4)
-            .child(idle("a"))
-            .child(idle("b"))
-            .child(idle("c")),
-    );
+    let tree = spec("sup")
+        .with_event_capacity(4)
+        .child(idle("a"))
+        .child(idle("b"))
+        .child(idle("c"))
+        .spawn_with_metrics(JanusMetrics::new())
+        .expect("valid tree");
     let mut slow = tree.subscribe();
     let mut keeping_up = tree.subscribe();
     let reader = tokio::spawn(async move {
@@ -700,7 +712,7 @@ async fn restart_gaps(seed: Option<u64>) -> Vec<Duration> {
     if let Some(seed) = seed {
         root = root.with_jitter_seed(seed);
     }
-    let (tree, _events) = start(root);
+    let (tree, _events) = start(root).await;
     sleep(secs(600)).await;
     tree.shutdown();
     tree.wait().await.expect("clean stop");

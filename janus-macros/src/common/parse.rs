@@ -80,6 +80,34 @@ pub(crate) fn nonzero_duration(
     Some(duration)
 }
 
+/// A timeout: a duration, or `infinity` (as long as it takes, OTP's
+/// `infinity`; `"infinity"` in an attribute), longer than zero unless
+/// `zero` is allowed.
+pub(crate) fn timeout(
+    value: &Value,
+    syntax: Syntax,
+    key: &str,
+    zero: bool,
+    errors: &mut Errors,
+) -> Option<DurationLit> {
+    let infinity = match value {
+        Value::Ident(word) if word == "infinity" => Some(word.span()),
+        Value::Str(lit) if lit.value() == "infinity" => Some(lit.span()),
+        _ => None,
+    };
+    if let Some(span) = infinity {
+        return Some(DurationLit {
+            value: std::time::Duration::MAX,
+            span,
+        });
+    }
+    if zero {
+        duration(value, syntax, key, errors)
+    } else {
+        nonzero_duration(value, syntax, key, errors)
+    }
+}
+
 /// One of `choices`, written as a word: `"always"` in an attribute,
 /// `always` in a tree.
 pub(crate) fn word<T: Copy>(

@@ -7,7 +7,7 @@ use syn::{ImplItem, ImplItemFn, Meta};
 use super::{Args, Marked, Name, Role, Roles, Service};
 use crate::common::DurationLit;
 use crate::common::parse::{
-    backoff, breaker, duration, flag, name, nonzero_duration, policy, set_once,
+    backoff, breaker, flag, name, nonzero_duration, policy, set_once, timeout,
 };
 use crate::errors::Errors;
 use crate::keys::{FN_KEYS, STEP_KEYS, STRUCT_KEYS, ServiceKey, StepKey};
@@ -120,7 +120,7 @@ fn args(tokens: TokenStream, target: Target, errors: &mut Errors) -> Args {
                 }
             }
             ServiceKey::ShutdownTimeout => {
-                if let Some(d) = duration(value, SYNTAX, "shutdown_timeout", errors) {
+                if let Some(d) = timeout(value, SYNTAX, "shutdown_timeout", true, errors) {
                     set_once(errors, &mut args.shutdown_timeout, k, d);
                 }
             }

@@ -20,7 +20,7 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned as _;
 
-use super::{Intensity, Order, Strategy, Tree};
+use super::{Intensity, Order, StartOrder, Strategy, Tree};
 use crate::common::expand::backoff;
 
 /// Expands `tree` (`None` if it could not be read); `checked` holds the
@@ -46,6 +46,12 @@ pub(super) fn tree(tree: Option<&Tree>, checked: Result<(), TokenStream>) -> Tok
         Some(Intensity::Off) => calls.push(quote!(.without_intensity_limit())),
         None => {}
     }
+    if let Some(order) = tree.start.as_ref().and_then(|s| s.order) {
+        calls.push(quote!(.with_start_order(#order)));
+    }
+    if let Some(timeout) = tree.start.as_ref().and_then(|s| s.timeout) {
+        calls.push(quote!(.with_start_timeout(#timeout)));
+    }
     if let Some(timeout) = tree.shutdown.as_ref().and_then(|s| s.timeout) {
         calls.push(quote!(.with_shutdown_timeout(#timeout)));
     }
@@ -61,6 +67,9 @@ pub(super) fn tree(tree: Option<&Tree>, checked: Result<(), TokenStream>) -> Tok
         let mut options = Vec::new();
         if let Some(restart) = settings.restart {
             options.push(quote!(.with_restart_policy(#restart)));
+        }
+        if let Some(timeout) = settings.start_timeout {
+            options.push(quote!(.with_start_timeout(#timeout)));
         }
         if let Some(timeout) = settings.shutdown_timeout {
             options.push(quote!(.with_shutdown_timeout(#timeout)));
@@ -93,6 +102,15 @@ impl ToTokens for Strategy {
             Self::OneForOne => quote!(::janus::__private::Strategy::OneForOne),
             Self::OneForAll => quote!(::janus::__private::Strategy::OneForAll),
             Self::RestForOne => quote!(::janus::__private::Strategy::RestForOne),
+        });
+    }
+}
+
+impl ToTokens for StartOrder {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(match self {
+            Self::Ordered => quote!(::janus::__private::StartOrder::Ordered),
+            Self::Concurrent => quote!(::janus::__private::StartOrder::Concurrent),
         });
     }
 }

@@ -36,6 +36,7 @@ struct Tree {
     name: Option<syn::LitStr>,
     strategy: Option<Strategy>,
     intensity: Option<Intensity>,
+    start: Option<Start>,
     shutdown: Option<Shutdown>,
     backoff: Option<Bounds>,
     children: Option<Children>,
@@ -57,6 +58,19 @@ enum Intensity {
     Limit { restarts: u32, within: DurationLit },
     /// No limit.
     Off,
+}
+
+/// `start: ordered`, `start: { order: concurrent, timeout: "10s" }`.
+#[derive(Default)]
+struct Start {
+    order: Option<StartOrder>,
+    timeout: Option<DurationLit>,
+}
+
+#[derive(Clone, Copy)]
+enum StartOrder {
+    Ordered,
+    Concurrent,
 }
 
 #[derive(Default)]
@@ -86,6 +100,7 @@ struct Child {
 #[derive(Default)]
 struct ChildSettings {
     restart: Option<Policy>,
+    start_timeout: Option<DurationLit>,
     shutdown_timeout: Option<DurationLit>,
     critical: Option<bool>,
     expendable: Option<bool>,

@@ -1,13 +1,15 @@
 //! Reads `supervisor!`'s input into a [`Tree`].
 
-use super::{Child, ChildSettings, Children, Intensity, Order, Shutdown, Strategy, Tree};
+use super::{
+    Child, ChildSettings, Children, Intensity, Order, Shutdown, Start, StartOrder, Strategy, Tree,
+};
 use crate::common::parse::{
-    backoff, count, duration, flag, name, nonzero_duration, policy, set_once, word,
+    backoff, count, flag, name, nonzero_duration, policy, set_once, timeout, word,
 };
 use crate::errors::Errors;
 use crate::keys::{
-    CHILD_KEYS, ChildKey, INTENSITY_KEYS, IntensityKey, SHUTDOWN_KEYS, ShutdownKey, TREE_KEYS,
-    TreeKey,
+    CHILD_KEYS, ChildKey, INTENSITY_KEYS, IntensityKey, SHUTDOWN_KEYS, START_KEYS, ShutdownKey,
+    StartKey, TREE_KEYS, TreeKey,
 };
 use crate::syntax::{Map, Syntax, TreeInput, Value};
 
@@ -46,6 +48,11 @@ pub(super) fn tree(input: TreeInput, errors: &mut Errors) -> Tree {
             TreeKey::Intensity => {
                 if let Some(i) = intensity(value, errors) {
                     set_once(errors, &mut tree.intensity, k, i);
+                }
+            }
+            TreeKey::Start => {
+                if let Some(s) = start(value, errors) {
+                    set_once(errors, &mut tree.start, k, s);
                 }
             }
             TreeKey::Shutdown => {
@@ -123,6 +130,47 @@ fn intensity(value: &Value, errors: &mut Errors) -> Option<Intensity> {
     }
 }
 
+/// The start order, as a word.
+fn start_order(value: &Value, errors: &mut Errors) -> Option<StartOrder> {
+    word(
+        value,
+        SYNTAX,
+        "start order",
+        &[
+            ("ordered", StartOrder::Ordered),
+            ("concurrent", StartOrder::Concurrent),
+        ],
+        errors,
+    )
+}
+
+/// `start: concurrent`, or `start: { order: ordered, timeout: "10s" }`.
+fn start(value: &Value, errors: &mut Errors) -> Option<Start> {
+    let Value::Map(map) = value else {
+        return start_order(value, errors).map(|order| Start {
+            order: Some(order),
+            timeout: None,
+        });
+    };
+    let mut start = Start::default();
+    for entry in &map.entries {
+        match START_KEYS.lookup(&entry.key, errors) {
+            Some(StartKey::Order) => {
+                if let Some(o) = start_order(&entry.value, errors) {
+                    set_once(errors, &mut start.order, &entry.key, o);
+                }
+            }
+            Some(StartKey::Timeout) => {
+                if let Some(d) = timeout(&entry.value, SYNTAX, "timeout", false, errors) {
+                    set_once(errors, &mut start.timeout, &entry.key, d);
+                }
+            }
+            None => {}
+        }
+    }
+    Some(start)
+}
+
 fn shutdown(value: &Value, errors: &mut Errors) -> Option<Shutdown> {
     let map = map(
         value,
@@ -133,7 +181,7 @@ fn shutdown(value: &Value, errors: &mut Errors) -> Option<Shutdown> {
     for entry in &map.entries {
         match SHUTDOWN_KEYS.lookup(&entry.key, errors) {
             Some(ShutdownKey::Timeout) => {
-                if let Some(d) = duration(&entry.value, SYNTAX, "timeout", errors) {
+                if let Some(d) = timeout(&entry.value, SYNTAX, "timeout", true, errors) {
                     set_once(errors, &mut shutdown.timeout, &entry.key, d);
                 }
             }
@@ -194,8 +242,13 @@ fn settings(map: &Map, errors: &mut Errors) -> ChildSettings {
                     set_once(errors, &mut settings.restart, k, p);
                 }
             }
+            ChildKey::StartTimeout => {
+                if let Some(d) = timeout(value, SYNTAX, "start_timeout", false, errors) {
+                    set_once(errors, &mut settings.start_timeout, k, d);
+                }
+            }
             ChildKey::ShutdownTimeout => {
-                if let Some(d) = duration(value, SYNTAX, "shutdown_timeout", errors) {
+                if let Some(d) = timeout(value, SYNTAX, "shutdown_timeout", true, errors) {
                     set_once(errors, &mut settings.shutdown_timeout, k, d);
                 }
             }

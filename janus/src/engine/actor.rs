@@ -20,6 +20,13 @@
 //! Before it acts on a child, the loop takes in any exit that child has
 //! already reported (as OTP's `shutdown/2` picks up an `'EXIT'` already in
 //! the mailbox): a child is never waited for after it has stopped.
+//!
+//! With ordered start (the default for trees), the loop starts the
+//! children of the spec one at a time, each once the one before is ready,
+//! and so again for each group restart. A child of the spec that fails, or
+//! is not ready within its start timeout, as the supervisor starts, makes
+//! the supervisor fail to start (it stops what it started, last first); in
+//! a group's restart, it is a failure of that child like any other.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -34,7 +41,7 @@ use crate::backoff::BackoffAction;
 use crate::error::{ControlError, SupervisorError};
 use crate::lifecycle::{ServiceLifecycle, ServicePhase, TerminationReason};
 use crate::service::RestartPolicy;
-use crate::strategy::{Intensity, ShutdownOrder, Strategy};
+use crate::strategy::{Intensity, ShutdownOrder, StartOrder, Strategy};
 
 /// The times to wake up at for the stops under way. A child waited for
 /// holds its deadline in its slot (`stop_deadline`) and is counted by the
@@ -150,6 +157,22 @@ struct Command {
     then: VecDeque<(CommandKind, Reply)>,
 }
 
+/// Children started one at a time (ordered start): the one waited for,
+/// and those after it, in declaration order.
+struct Starting {
+    queue: VecDeque<Arc<Slot>>,
+    current: Option<Awaited>,
+}
+
+/// The child an ordered start waits for.
+struct Awaited {
+    slot: Arc<Slot>,
+    /// Its run's generation: another one means that run has ended.
+    generation: u64,
+    timeout: Duration,
+    deadline: Instant,
+}
+
 /// The children still to be asked to stop, last declared first (empty for
 /// a concurrent shutdown, whose pass asked everyone at once).
 struct Shutdown {
@@ -166,6 +189,11 @@ struct Actor {
     /// By the address of the child's slot.
     commands: HashMap<usize, Command>,
     shutdown: Option<Shutdown>,
+    /// The ordered start under way: the spec's children, or a group's.
+    starting: Option<Starting>,
+    /// Until the children of the spec have started: their failure to
+    /// start is then the supervisor's.
+    initial: bool,
 }
 
 /// Messages handled per wake-up, at most, before timers and cancellation
@@ -223,7 +251,19 @@ async fn control_loop(core: Arc<Core>, mut inbox: mpsc::UnboundedReceiver<Messag
         group: None,
         commands: HashMap::new(),
         shutdown: None,
+        starting: None,
+        initial: true,
     };
+    // The children of the spec, registered and waiting for their turn.
+    let queue: VecDeque<Arc<Slot>> = core
+        .slots()
+        .into_iter()
+        .filter(|slot| slot.with(|state, _| state.generation == 0))
+        .collect();
+    actor.starting = Some(Starting {
+        queue,
+        current: None,
+    });
     loop {
         if actor.shutdown.is_none() && core.cancel.is_cancelled() {
             actor.begin_shutdown();
@@ -278,15 +318,111 @@ impl Actor {
     fn next_wakeup(&mut self) -> Option<Instant> {
         let stop = self.waiting.next(self.core.stops_pending());
         let resume = self.group.as_ref().and_then(|g| g.resume_at);
-        match (stop, resume) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let start = self
+            .starting
+            .as_ref()
+            .and_then(|s| s.current.as_ref())
+            .map(|awaited| awaited.deadline);
+        [stop, resume, start].into_iter().flatten().min()
     }
 
     /// Moves the operations under way forward as far as they go without
     /// waiting.
     fn advance(&mut self) {
+        self.advance_stops();
+        if self.shutdown.is_none() {
+            self.advance_start();
+        }
+    }
+
+    /// The ordered start: once the child waited for is ready (or its run
+    /// has ended, and been taken in), the next one is launched; once none
+    /// is left, the spec's children have started.
+    fn advance_start(&mut self) {
+        let Some(mut starting) = self.starting.take() else {
+            return;
+        };
+        loop {
+            if let Some(awaited) = &starting.current {
+                let started = awaited.slot.with(|state, _| {
+                    if state.generation != awaited.generation {
+                        return true;
+                    }
+                    match state.run {
+                        Run::Live { .. } => state.ready,
+                        // Its exit is yet to be taken in.
+                        Run::Ended(_) => false,
+                        Run::Idle => true,
+                    }
+                });
+                if !started {
+                    self.starting = Some(starting);
+                    return;
+                }
+                starting.current = None;
+            }
+            let Some(slot) = starting.queue.pop_front() else {
+                if std::mem::take(&mut self.initial) {
+                    self.started();
+                }
+                return;
+            };
+            let now = Instant::now();
+            let default = self.core.settings.start_timeout;
+            let core = &self.core;
+            let launch = slot.with(|state, tx| {
+                let timeout = state.start_timeout().unwrap_or(default);
+                let launch = core.prepare_launch(state, tx, Duration::ZERO, false)?;
+                state.awaited = true;
+                Some((launch, state.generation, timeout))
+            });
+            // Stopped, or restarting by itself, before its turn: not waited for.
+            let Some((launch, generation, timeout)) = launch else {
+                continue;
+            };
+            self.core.spawn_launch(&slot, launch);
+            starting.current = Some(Awaited {
+                slot,
+                generation,
+                timeout,
+                deadline: deadline_after(now, timeout),
+            });
+        }
+    }
+
+    /// The children of the spec have started.
+    fn started(&self) {
+        tracing::debug!(supervisor = &*self.core.settings.path, "children started");
+        self.core.set_started();
+        // A nested supervisor is ready once its children are: its parent's
+        // ordered start goes on (nothing outside a supervised run).
+        crate::context::mark_ready();
+    }
+
+    /// Whether `slot` is the child the supervisor's own start waits for,
+    /// and its run ended before it was ready.
+    fn starting_now(&self, slot: &Arc<Slot>) -> bool {
+        let awaited = self
+            .starting
+            .as_ref()
+            .and_then(|s| s.current.as_ref())
+            .is_some_and(|awaited| Arc::ptr_eq(&awaited.slot, slot));
+        awaited && slot.with(|state, _| std::mem::take(&mut state.awaited)) && self.initial
+    }
+
+    /// A child of the spec failed to start, as the supervisor started: the
+    /// supervisor fails, stopping what it started, last first.
+    fn failed_to_start(&mut self, slot: &Arc<Slot>, reason: String) {
+        self.terminate(slot, TerminationReason::Unrecoverable(reason.clone()));
+        self.escalate(SupervisorError::FailedToStart {
+            supervisor: self.core.settings.path.to_string(),
+            child: slot.path.to_string(),
+            reason,
+        });
+    }
+
+    /// Moves the stops under way (a shutdown's, a group restart's) forward.
+    fn advance_stops(&mut self) {
         loop {
             if let Some(shutdown) = &mut self.shutdown {
                 let concurrent = self.core.settings.order == ShutdownOrder::Concurrent;
@@ -337,6 +473,8 @@ impl Actor {
         match message {
             Message::Exited(slot) => self.on_exit(&slot),
             Message::Command { kind, name, reply } => self.command(kind, &name, reply),
+            // The ordered start looks at the child it waits for next.
+            Message::Ready => {}
         }
     }
 
@@ -363,7 +501,31 @@ impl Actor {
                 self.command_done(slot);
             }
             StopWhy::Shutdown => self.terminate(slot, outcome.stop_reason()),
+            StopWhy::StartTimeout => self.not_ready_in_time(slot, outcome),
         }
+    }
+
+    /// A child stopped because it was not ready within its start timeout
+    /// (a group's ordered restart): that run failed, and its policy decides
+    /// what follows, as for any failure. A run that failed by itself
+    /// meanwhile failed with its own error.
+    fn not_ready_in_time(&mut self, slot: &Arc<Slot>, outcome: &Outcome) {
+        let timeout = self.start_timeout_of(slot);
+        let failure = match outcome {
+            Outcome::Failed(error) => Outcome::Failed(error.clone()),
+            _ => {
+                let error = format!("not ready within its start timeout ({timeout:?})");
+                slot.with(|state, _| state.lifecycle.record_failure(&error));
+                Outcome::Failed(error.into())
+            }
+        };
+        slot.with(|state, _| state.stop = None);
+        self.exited(slot, &failure);
+    }
+
+    fn start_timeout_of(&self, slot: &Slot) -> Duration {
+        slot.with(|state, _| state.start_timeout())
+            .unwrap_or(self.core.settings.start_timeout)
     }
 
     /// A member of the group restart has stopped: it waits, backing off, to
@@ -403,6 +565,10 @@ impl Actor {
         let error = outcome.error();
         if let Some(error) = error {
             tracing::warn!(service = &*slot.path, error = %error, "service failed");
+            if self.starting_now(slot) && self.shutdown.is_none() {
+                self.failed_to_start(slot, error.to_owned());
+                return;
+            }
         }
         if self.shutdown.is_some() || self.core.cancel.is_cancelled() {
             // Not restarted: the shutdown stops it (at this loop's next
@@ -510,6 +676,8 @@ impl Actor {
     /// them, or those declared after it), joining a group restart already
     /// under way.
     fn group_restart(&mut self, trigger: &Arc<Slot>, delay: Duration) {
+        // Those still to start join the group, which starts them again.
+        self.starting = None;
         let slots = self.core.slots();
         let from = match self.core.settings.strategy {
             Strategy::RestForOne => slots
@@ -585,13 +753,25 @@ impl Actor {
         }
     }
 
-    /// Starts the members of a group restart again, in declaration order.
+    /// Starts the members of a group restart again, in declaration order:
+    /// one at a time, each once the one before is ready (ordered start), or
+    /// all at once.
     fn relaunch(&mut self) {
         let Some(group) = self.group.take() else {
             return;
         };
-        for (slot, member) in group.members {
-            if member == Member::Parked {
+        let parked = group
+            .members
+            .into_iter()
+            .filter(|(_, member)| *member == Member::Parked)
+            .map(|(slot, _)| slot);
+        if self.core.settings.start_order == StartOrder::Ordered {
+            self.starting = Some(Starting {
+                queue: parked.collect(),
+                current: None,
+            });
+        } else {
+            for slot in parked {
                 self.core.launch(&slot, Duration::ZERO);
             }
         }
@@ -731,7 +911,11 @@ impl Actor {
                 if matches!(state.run, Run::Ended(_)) {
                     return None;
                 }
-                if why != StopWhy::Group && state.lifecycle.phase().is_alive() {
+                // A group's member, or a child late to be ready, restarts:
+                // it is not `Stopping`.
+                if !matches!(why, StopWhy::Group | StopWhy::StartTimeout)
+                    && state.lifecycle.phase().is_alive()
+                {
                     tx.apply(
                         &mut state.lifecycle,
                         None,
@@ -761,7 +945,7 @@ impl Actor {
                 None => self.on_exit(slot),
                 Some(Requested::NoRun) => {
                     return match why {
-                        StopWhy::Group => Requested::NoRun,
+                        StopWhy::Group | StopWhy::StartTimeout => Requested::NoRun,
                         StopWhy::Command | StopWhy::Shutdown => {
                             self.terminate(slot, TerminationReason::Cancelled);
                             Requested::Terminated
@@ -775,6 +959,7 @@ impl Actor {
 
     fn on_wakeup(&mut self) {
         let now = Instant::now();
+        self.start_overdue(now);
         if self.waiting.pop_due(now) {
             let overdue: Vec<Arc<Slot>> = self
                 .core
@@ -785,6 +970,43 @@ impl Actor {
             for slot in overdue {
                 self.abort(&slot);
             }
+        }
+    }
+
+    /// The child the ordered start waits for, past its start timeout and
+    /// not ready: as the supervisor starts, the supervisor fails to start;
+    /// in a group's restart, the child is stopped, and its run failed.
+    fn start_overdue(&mut self, now: Instant) {
+        let Some(starting) = &mut self.starting else {
+            return;
+        };
+        let Some(awaited) = starting.current.take_if(|a| a.deadline <= now) else {
+            return;
+        };
+        let slot = awaited.slot;
+        let late = slot.with(|state, _| {
+            state.generation == awaited.generation
+                && matches!(state.run, Run::Live { .. })
+                && !state.ready
+        });
+        if !late {
+            // Ready, or ended, just in time.
+            return;
+        }
+        let reason = format!("not ready within its start timeout ({:?})", awaited.timeout);
+        tracing::warn!(service = &*slot.path, %reason, "service did not start in time");
+        if self.initial {
+            self.escalate(SupervisorError::FailedToStart {
+                supervisor: self.core.settings.path.to_string(),
+                child: slot.path.to_string(),
+                reason,
+            });
+            return;
+        }
+        // The ordered restart goes on with the next; this child's failure
+        // (its exit, once stopped) is decided as any other.
+        if self.request_stop(&slot, StopWhy::StartTimeout) == Requested::NoRun {
+            self.not_ready_in_time(&slot, &Outcome::NotStarted);
         }
     }
 
@@ -824,6 +1046,7 @@ impl Actor {
                 self.core.record_abort(&slot.path);
                 self.terminate(slot, TerminationReason::Aborted);
             }
+            StopWhy::StartTimeout => self.not_ready_in_time(slot, &Outcome::NotStarted),
         }
     }
 
@@ -891,6 +1114,7 @@ impl Actor {
             }
         }
         self.group = None;
+        self.starting = None;
         let concurrent = self.core.settings.order == ShutdownOrder::Concurrent;
         for deadline in self.core.take_shutdown_pass() {
             self.waiting.push(deadline);

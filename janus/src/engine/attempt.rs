@@ -128,7 +128,7 @@ impl Attempt {
             slot,
             generation,
         } = &self.report;
-        let (attempt, token) = slot.with(|state, tx| {
+        let (attempt, token, announce) = slot.with(|state, tx| {
             // Asked to stop, replaced, or its supervisor closing, before it
             // could start.
             if state.generation != *generation || state.stop.is_some() || core.is_closing() {
@@ -151,14 +151,19 @@ impl Attempt {
             let now = tokio::time::Instant::now();
             state.backoff.record_start_at(now);
             state.ready = !slot.reports_readiness;
+            // Ready as it runs: the control loop waiting for it can go on.
+            let announce = state.ready && std::mem::take(&mut state.awaited);
             if slot.heartbeat_timeout.is_some() {
                 state.rare().last_heartbeat = Some(now);
             }
             if restarted {
                 core.record_restart(&slot.path, &mut state.rare().restarts_counter);
             }
-            Some((state.lifecycle.start_count(), token))
+            Some((state.lifecycle.start_count(), token, announce))
         })?;
+        if announce {
+            core.send(Message::Ready);
+        }
         tracing::info!(service = &*slot.path, attempt, "service running");
         let span = tracing::info_span!("service", service = &*slot.path, attempt);
         let context = ServiceContext {

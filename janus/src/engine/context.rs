@@ -67,9 +67,18 @@ pub(crate) fn current() -> Option<ServiceContext> {
     with_current(Clone::clone)
 }
 
-/// Marks the current run ready, or not.
+/// Marks the current run ready, or not; tells the control loop if it
+/// waits for this run to be ready (ordered start).
 pub(crate) fn set_ready(ready: bool) {
-    with_current(|c| c.slot.with(|state, _| state.ready = ready));
+    with_current(|c| {
+        let announce = c.slot.with(|state, _| {
+            state.ready = ready;
+            ready && std::mem::take(&mut state.awaited)
+        });
+        if announce {
+            c.core.send(super::Message::Ready);
+        }
+    });
 }
 
 /// Records a heartbeat of the current run, if it has a deadline.

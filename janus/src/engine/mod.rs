@@ -30,7 +30,7 @@ use crate::lifecycle::{ServiceLifecycle, ServiceLifecycleSnapshot, TerminationRe
 use crate::metrics::JanusMetrics;
 use crate::report::{DrainReport, SupervisorMetrics};
 use crate::service::RestartPolicy;
-use crate::strategy::{Intensity, ShutdownOrder, Strategy};
+use crate::strategy::{Intensity, ShutdownOrder, StartOrder, Strategy};
 pub(crate) use slot::ServiceRef;
 use slot::{Run, ShutdownStop, Slot, SlotConfig, SlotState};
 
@@ -51,6 +51,12 @@ pub(crate) struct Settings {
     pub(crate) escalate_given_up: bool,
     /// Where its children's restart delays draw their jitter from.
     pub(crate) jitter: Jitter,
+    /// Whether its children start one at a time, each once the one before
+    /// is ready, or all at once.
+    pub(crate) start_order: StartOrder,
+    /// How long a child started in order may take to be ready, unless it
+    /// has its own.
+    pub(crate) start_timeout: Duration,
 }
 
 /// Per-child settings that override the service's own.
@@ -61,6 +67,7 @@ pub(crate) struct Overrides {
     pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) critical: Option<bool>,
     pub(crate) expendable: Option<bool>,
+    pub(crate) start_timeout: Option<Duration>,
 }
 
 pub(crate) type Reply = oneshot::Sender<Result<(), ControlError>>;
@@ -86,6 +93,8 @@ pub(crate) enum Message {
         name: String,
         reply: Reply,
     },
+    /// A child the control loop waits for (ordered start) is ready.
+    Ready,
 }
 
 /// How a supervisor ended.
@@ -218,6 +227,9 @@ pub(crate) struct Core {
     mailbox: mpsc::UnboundedSender<Message>,
     inbox: Mutex<Option<mpsc::UnboundedReceiver<Message>>>,
     finished: watch::Sender<Option<Finished>>,
+    /// Set once the children declared in the spec have started (in order:
+    /// each ready before the next).
+    started: watch::Sender<bool>,
     pub(crate) metrics: Arc<SupervisorMetrics>,
     pub(crate) prometheus: JanusMetrics,
     pub(crate) events: Arc<EventHub>,
@@ -316,6 +328,7 @@ impl Core {
             mailbox,
             inbox: Mutex::new(Some(inbox)),
             finished: watch::Sender::new(None),
+            started: watch::Sender::new(false),
             metrics: Arc::new(SupervisorMetrics::default()),
             prometheus,
             events,
@@ -452,24 +465,69 @@ impl Core {
         service: ServiceRef,
         overrides: Overrides,
     ) -> Result<Arc<Slot>, SpawnError> {
-        let result = self.register(service, overrides);
+        let slot = self.register(service, overrides, true)?;
+        // Started here rather than by the actor: spawning many services
+        // must not queue behind one task. The slot was registered with its
+        // first attempt live, so whatever happens before the task exists
+        // (a shutdown, a group restart) finds it, and stops it.
+        self.spawn_launch(&slot, Launch::FIRST);
+        Ok(slot)
+    }
+
+    /// Registers `service` (visible at once, `Starting`) for the control
+    /// loop to start in its turn: a child of the spec, started in order.
+    pub(crate) fn add_in_order(
+        &self,
+        service: ServiceRef,
+        overrides: Overrides,
+    ) -> Result<Arc<Slot>, SpawnError> {
+        self.register(service, overrides, false)
+    }
+
+    /// Announces that the children of the spec have started.
+    pub(crate) fn set_started(&self) {
+        self.started.send_replace(true);
+    }
+
+    /// Waits until the children of the spec have started (`Ok`), or the
+    /// supervisor has ended first: with its error, or `Ok` if it was asked
+    /// to stop.
+    pub(crate) async fn started(&self) -> Result<(), SupervisorError> {
+        let mut started = self.started.subscribe();
+        let mut finished = self.finished.subscribe();
+        tokio::select! {
+            biased;
+            ended = finished.wait_for(Option::is_some) => match ended {
+                Ok(ended) => ended.as_ref().and_then(|f| f.error.clone()).map_or(Ok(()), Err),
+                Err(_) => Ok(()),
+            },
+            _ = started.wait_for(|started| *started) => Ok(()),
+        }
+    }
+
+    fn register(
+        &self,
+        service: ServiceRef,
+        overrides: Overrides,
+        launched: bool,
+    ) -> Result<Arc<Slot>, SpawnError> {
+        let result = self.register_slot(service, overrides, launched);
         match &result {
             Ok(slot) => {
                 self.record_spawn();
                 tracing::info!(service = &*slot.path, policy = %slot.policy, "service spawned");
-                // Started here rather than by the actor: spawning many
-                // services must not queue behind one task. The slot was
-                // registered with its first attempt live, so whatever
-                // happens before the task exists (a shutdown, a group
-                // restart) finds it, and stops it.
-                self.spawn_launch(slot, Launch::FIRST);
             }
             Err(error) => tracing::error!(%error, "spawn rejected"),
         }
         result
     }
 
-    fn register(&self, service: ServiceRef, overrides: Overrides) -> Result<Arc<Slot>, SpawnError> {
+    fn register_slot(
+        &self,
+        service: ServiceRef,
+        overrides: Overrides,
+        launched: bool,
+    ) -> Result<Arc<Slot>, SpawnError> {
         let name: Arc<str> = Arc::from(service.name());
         if let Some(problem) = invalid_name(&name) {
             return Err(SpawnError::InvalidName {
@@ -511,7 +569,14 @@ impl Core {
                 backoff,
             },
             self.events.clone(),
+            launched,
         ));
+        if let Some(timeout) = overrides
+            .start_timeout
+            .or_else(|| slot.service.start_timeout())
+        {
+            slot.with(|state, _| state.rare().start_timeout = Some(timeout));
+        }
         let name_offset = self.name_offset();
         let hash = name_hash(&name);
         let Registry {

@@ -41,6 +41,9 @@ pub(crate) fn checked(result: Result<(), TransitionError>) -> bool {
 pub(crate) enum StopWhy {
     /// A sibling's failure restarts this child with it.
     Group,
+    /// It was not ready within its start timeout, as its group started
+    /// again in order: its run fails.
+    StartTimeout,
     /// `stop_child`, `restart_child`, `remove_child`.
     Command,
     /// The supervisor shuts down.
@@ -188,6 +191,9 @@ pub(crate) struct SlotState {
     pub(crate) stop_deadline: Option<Instant>,
     /// Ready, during the current run (see `JanusService::reports_readiness`).
     pub(crate) ready: bool,
+    /// The control loop waits for this run to be ready before it starts
+    /// the next sibling (ordered start): whoever makes it ready tells it.
+    pub(crate) awaited: bool,
     /// What few children use; see [`SlotState::rare`].
     rare: Option<Box<Rare>>,
 }
@@ -206,6 +212,9 @@ pub(crate) struct Rare {
     /// The last sign of life of the current run (services with a heartbeat
     /// deadline).
     pub(crate) last_heartbeat: Option<Instant>,
+    /// Its own start timeout, if it has one (others use their
+    /// supervisor's).
+    pub(crate) start_timeout: Option<Duration>,
 }
 
 /// A child's service: owned (spawned once), or shared (a tree's spec runs
@@ -304,10 +313,12 @@ pub(crate) struct SlotConfig {
 }
 
 impl Slot {
-    /// A child about to be launched for the first time: its first attempt
-    /// (generation 1) is live from the start, so that nothing can find it
-    /// registered and neither running nor stopped.
-    pub(crate) fn new(config: SlotConfig, events: Arc<EventHub>) -> Self {
+    /// A child about to be launched for the first time: with `launched`,
+    /// its first attempt (generation 1) is live from the start, so that
+    /// nothing can find it registered and neither running nor stopped;
+    /// without, it waits (`Starting`, generation 0) for the control loop to
+    /// launch it in its turn (ordered start).
+    pub(crate) fn new(config: SlotConfig, events: Arc<EventHub>, launched: bool) -> Self {
         let reports_readiness = config.service.reports_readiness();
         let heartbeat_timeout = config.service.heartbeat_timeout();
         let SlotConfig {
@@ -324,14 +335,19 @@ impl Slot {
             state: Mutex::new(SlotState {
                 lifecycle: ServiceLifecycle::with_shared_name(name),
                 backoff: BackoffState::shared(backoff),
-                generation: 1,
-                run: Run::Live {
-                    task: None,
-                    token: None,
+                generation: u64::from(launched),
+                run: if launched {
+                    Run::Live {
+                        task: None,
+                        token: None,
+                    }
+                } else {
+                    Run::Idle
                 },
                 stop_deadline: None,
                 stop: None,
                 ready: false,
+                awaited: false,
                 rare: None,
             }),
             reports_readiness,
@@ -416,6 +432,11 @@ impl SlotState {
         }
     }
 
+    /// The child's own start timeout, if it has one.
+    pub(crate) fn start_timeout(&self) -> Option<Duration> {
+        self.rare.as_ref()?.start_timeout
+    }
+
     /// The last sign of life of the current run, if it has a heartbeat deadline.
     pub(crate) fn last_heartbeat(&self) -> Option<Instant> {
         self.rare.as_ref()?.last_heartbeat
@@ -458,6 +479,7 @@ impl SlotState {
         };
         self.generation += 1;
         self.ready = false;
+        self.awaited = false;
         if let Some(task) = task {
             task.abort();
             self.rare().aborted = Some(task);
@@ -491,6 +513,8 @@ impl SlotState {
         if self.generation != generation || !matches!(self.run, Run::Live { .. }) {
             return RunEnd::Stale;
         }
+        // `awaited` stays: the control loop tells from it that the run
+        // ended before it was ready.
         self.ready = false;
         if let Some(error) = outcome.error() {
             self.lifecycle.record_failure(error);
@@ -573,6 +597,7 @@ impl SlotState {
         tx.apply(lc, None, |lc| lc.transition_to_terminated(reason));
         self.stop = None;
         self.ready = false;
+        self.awaited = false;
         Some(self.lifecycle.cumulative_running_time())
     }
 }

@@ -63,7 +63,7 @@ pub use crate::error::SpawnError;
 use crate::events::DEFAULT_EVENT_CAPACITY;
 use crate::metrics::JanusMetrics;
 pub use crate::report::{DrainReport, MetricsSnapshot, SupervisorMetrics};
-use crate::tree::{ChildOptions, ShutdownOrder, Strategy, SupervisorHandle};
+use crate::tree::{ChildOptions, ShutdownOrder, StartOrder, Strategy, SupervisorHandle};
 
 /// Configuration of a [`JanusSupervisor`].
 ///
@@ -218,6 +218,9 @@ impl JanusSupervisor {
             shutdown_timeout: config.shutdown_timeout,
             escalate_given_up: false,
             jitter: Jitter::random(),
+            // No children declared up front: each starts as it is spawned.
+            start_order: StartOrder::Concurrent,
+            start_timeout: Duration::MAX,
         };
         Self {
             handle: SupervisorHandle::root(settings, metrics, DEFAULT_EVENT_CAPACITY),

@@ -158,6 +158,7 @@ async fn a_failing_control_loop_fails_its_tree() {
     let tree = crate::tree::SupervisorSpec::new("tree")
         .child(idle)
         .start_with_metrics(JanusMetrics::new())
+        .await
         .expect("valid");
     tokio::time::sleep(Duration::from_millis(10)).await;
     let answer = tree.stop_child(crate::engine::FAULT).await;

@@ -8,10 +8,14 @@ async fn feed(cancel: CancellationToken) -> janus::Result<()> {
 
 // Input that cannot be read is one error: the tree still has its type, so
 // the code that uses it reports nothing more.
-fn main() {
+async fn start() {
     let tree = janus::supervisor! {
         name "desk",
         children: [feed()],
     };
-    let _handle = tree.start();
+    let _handle = tree.start().await;
+}
+
+fn main() {
+    drop(start());
 }
