@@ -195,7 +195,7 @@ async fn main() -> janus::Result<()> {
     std::panic::set_hook(Box::new(|info| tracing::error!(%info, "panic")));
     let Args { duration, status } = parse_args()?;
 
-    let status = StatusServer::new().bind(status);
+    let status = StatusServer::new().with_address(status);
     let handle = tree(status.clone()).start().await?;
     tokio::spawn(async move {
         match status.bound_address().await {

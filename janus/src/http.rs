@@ -27,7 +27,7 @@
 //! # async fn run() -> Result<(), janus::tree::SupervisorError> {
 //! janus::supervisor! {
 //!     name: "desk",
-//!     children: [StatusServer::new().bind(([127, 0, 0, 1], 9898)), feed()],
+//!     children: [StatusServer::new().with_address(([127, 0, 0, 1], 9898)), feed()],
 //! }
 //! .run_until_shutdown()
 //! .await
@@ -130,8 +130,9 @@ impl StatusServer {
         }
     }
 
-    /// Binds `address` (port 0: any free port; see [`bound_address`](Self::bound_address)).
-    pub fn bind(mut self, address: impl Into<SocketAddr>) -> Self {
+    /// Listens on `address` instead of [`DEFAULT_ADDRESS`] (port 0: any
+    /// free port; see [`bound_address`](Self::bound_address)).
+    pub fn with_address(mut self, address: impl Into<SocketAddr>) -> Self {
         self.address = address.into();
         self
     }

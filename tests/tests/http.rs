@@ -24,7 +24,7 @@ fn json(body: &str) -> serde_json::Value {
 /// A tree with the status server in it, plus a critical service that fails
 /// at once and then backs off for a minute.
 async fn tree_with_server() -> (SupervisorHandle, SocketAddr) {
-    let server = StatusServer::new().bind(([127, 0, 0, 1], 0));
+    let server = StatusServer::new().with_address(([127, 0, 0, 1], 0));
     let flaky = TestService::new("ledger", Behavior::RunUntilCancelled)
         .with_script(vec![Behavior::Fail("disk full".into())])
         .with_backoff(BackoffConfig::new(
@@ -100,7 +100,7 @@ async fn every_endpoint_answers() {
 
 #[tokio::test]
 async fn readyz_turns_green_when_critical_services_are_ready() {
-    let server = StatusServer::new().bind(([127, 0, 0, 1], 0));
+    let server = StatusServer::new().with_address(([127, 0, 0, 1], 0));
     let handle = SupervisorSpec::new("desk")
         .child(server.clone())
         .child_with(
@@ -212,7 +212,7 @@ async fn healthz_is_503_once_the_root_has_failed() {
         .await
         .expect("valid");
     // A server outside the tree it reports on, so that it outlives it.
-    let server = StatusServer::for_handle(handle.clone()).bind(([127, 0, 0, 1], 0));
+    let server = StatusServer::for_handle(handle.clone()).with_address(([127, 0, 0, 1], 0));
     let ops = SupervisorSpec::new("ops")
         .child(server.clone())
         .start_with_metrics(JanusMetrics::new())
@@ -249,7 +249,7 @@ async fn metrics_include_registries_handed_in() {
         .expect("register");
     orders.inc_by(7);
     let server = StatusServer::new()
-        .bind(([127, 0, 0, 1], 0))
+        .with_address(([127, 0, 0, 1], 0))
         .with_registry(registry);
     let handle = SupervisorSpec::new("desk")
         .child(server.clone())
@@ -269,7 +269,7 @@ async fn metrics_include_registries_handed_in() {
 async fn a_failed_bind_is_an_error_not_a_wait() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = taken.local_addr().expect("address");
-    let server = StatusServer::new().bind(address);
+    let server = StatusServer::new().with_address(address);
     let handle = SupervisorSpec::new("desk")
         .child(server.clone())
         .start_with_metrics(JanusMetrics::new())
@@ -290,7 +290,7 @@ async fn a_failed_bind_is_an_error_not_a_wait() {
 #[tokio::test]
 async fn a_client_that_never_reads_is_cut_off() {
     let server = StatusServer::new()
-        .bind(([127, 0, 0, 1], 0))
+        .with_address(([127, 0, 0, 1], 0))
         .with_write_timeout(Duration::from_millis(200));
     let mut tree = SupervisorSpec::new("big").child(server.clone());
     // About 20 MB of /status: more than loopback's socket buffers hold.
@@ -338,7 +338,7 @@ async fn a_client_that_never_reads_is_cut_off() {
 #[tokio::test]
 async fn connections_are_limited() {
     let server = StatusServer::new()
-        .bind(([127, 0, 0, 1], 0))
+        .with_address(([127, 0, 0, 1], 0))
         .with_max_connections(2);
     let handle = SupervisorSpec::new("desk")
         .child(server.clone())
@@ -369,7 +369,7 @@ async fn connections_are_limited() {
 /// `/status` name the child.
 #[tokio::test]
 async fn a_degraded_tree_names_what_it_gave_up() {
-    let server = StatusServer::new().bind(([127, 0, 0, 1], 0));
+    let server = StatusServer::new().with_address(([127, 0, 0, 1], 0));
     let hopeless = TestService::new("enricher", Behavior::Fail("no upstream".into()))
         .with_restart_policy(RestartPolicy::Always)
         .with_backoff(
@@ -415,7 +415,7 @@ async fn a_degraded_tree_names_what_it_gave_up() {
 /// a ticker that wakes every 5 ms is never held up for a large part of it.
 #[tokio::test(flavor = "current_thread")]
 async fn a_large_answer_does_not_hold_the_runtime() {
-    let server = StatusServer::new().bind(([127, 0, 0, 1], 0));
+    let server = StatusServer::new().with_address(([127, 0, 0, 1], 0));
     let mut tree = SupervisorSpec::new("big").child(server.clone());
     for i in 0..100_000 {
         tree = tree.child(TestService::new(
