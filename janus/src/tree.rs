@@ -18,12 +18,15 @@
 //! [`ShutdownOrder::Concurrent`]), each within its shutdown timeout and then
 //! aborted; the group starts again after the failed child's backoff.
 //!
-//! Children are launched in declaration order, each after the one before
-//! it. Unlike an OTP supervisor, which waits for each child's `init` to
-//! return, Janus does not wait for a child to be running before launching
-//! the next: on a multi-thread runtime their `run()`s may begin in any order.
-//! A child that needs another one ready should wait for it (a channel, a
-//! `watch`), or both belong in one service.
+//! Children start in declaration order, each once the one before is
+//! ready, as an OTP supervisor waits for each child's `init` to return
+//! (see [`StartOrder`]): running, or, for a service that
+//! [reports readiness](JanusService::reports_readiness), once it says so.
+//! A child that fails, or is not ready within its start timeout, as the
+//! tree starts makes [`start`](SupervisorSpec::start) fail with
+//! [`SupervisorError::FailedToStart`]; group restarts start their members
+//! again in the same order. [`StartOrder::Concurrent`] launches them all at
+//! once instead.
 //!
 //! **Intensity**: more than `restarts` restarts within `within` and the
 //! supervisor gives up: it stops its children (reverse order) and fails with
@@ -887,6 +890,56 @@ impl SupervisorHandle {
     #[must_use]
     pub fn path(&self) -> &str {
         &self.core.settings.path
+    }
+
+    /// A handle to the supervisor at `path` in this tree (a path as
+    /// snapshots show it, from the root's name: `"desk/risk"`), to add,
+    /// stop, restart and remove children there; this supervisor's own path
+    /// gives this handle. `None` if there is no such child, it is not a
+    /// supervisor, or it is not running (backing off, or terminated).
+    ///
+    /// The handle addresses the supervisor's current run. Restarted by its
+    /// parent, a supervisor is a new run, started from its spec (as in OTP,
+    /// the children added at run time are not carried over): the old handle
+    /// then answers [`ControlError::ShuttingDown`], and `supervisor` gives
+    /// the new one.
+    ///
+    /// ```
+    /// use janus::adapters::service_fn;
+    /// use janus::tree::SupervisorSpec;
+    ///
+    /// fn idle(name: &str) -> impl janus::supervisor::JanusService {
+    ///     service_fn(name, |cancel| async move {
+    ///         cancel.cancelled().await;
+    ///         Ok(())
+    ///     })
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let risk = SupervisorSpec::new("risk").child(idle("limits"));
+    /// let desk = SupervisorSpec::new("desk").child(risk).start().await?;
+    ///
+    /// let risk = desk.supervisor("desk/risk").expect("risk runs");
+    /// risk.add_child(idle("exposure"))?;
+    /// risk.stop_child("limits").await?;
+    /// assert_eq!(risk.snapshot("desk/risk/exposure").map(|s| s.path), Some("desk/risk/exposure".into()));
+    ///
+    /// desk.shutdown();
+    /// desk.wait().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn supervisor(&self, path: &str) -> Option<SupervisorHandle> {
+        if path == self.path() {
+            return Some(self.clone());
+        }
+        let core = self
+            .core
+            .find(path)?
+            .with(|state, _| state.subtree().cloned())?;
+        (core.finished_now().is_none()).then_some(SupervisorHandle { core })
     }
 
     /// Adds a child, started after the others.
