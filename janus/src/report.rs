@@ -64,7 +64,11 @@ pub struct DrainReport {
     /// Services the drain aborted because they outlived their shutdown
     /// timeout (or whose supervisor was aborted), by path. What a nested
     /// supervisor aborted before the drain reached it (restarting its own
-    /// children, or stopping them as it gave up) is not the drain's.
+    /// children, or stopping them as it gave up) is not the drain's. The
+    /// decision is made at the deadline: a service whose code returned in
+    /// that very instant, before its exit reached the supervisor, is named
+    /// too. One whose task had not begun to run the service yet (a starved
+    /// runtime) had nothing to abort: it is counted as stopped.
     pub aborted: Vec<String>,
     /// Aborted services whose task still had not finished after a grace
     /// period: they are blocked in synchronous code that cannot be aborted.

@@ -35,7 +35,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::slot::{Outcome, Run, Slot, StopWhy, deadline_after};
+use super::slot::{Aborted, Outcome, Run, Slot, StopWhy, deadline_after};
 use super::{CommandKind, Core, Finished, Message, Reply};
 use crate::backoff::BackoffAction;
 use crate::error::{ControlError, SupervisorError};
@@ -1014,17 +1014,19 @@ impl Actor {
     /// just in time.
     fn abort(&mut self, slot: &Arc<Slot>) {
         self.on_exit(slot);
-        let aborted = slot.with(|state, _| {
-            state
-                .abort_run()
-                .then(|| (state.stop, state.subtree().cloned()))
-        });
-        let Some((Some(why), subtree)) = aborted else {
+        let (aborted, why, subtree) =
+            slot.with(|state, _| (state.abort_run(), state.stop, state.subtree().cloned()));
+        let Some(why) = why.filter(|_| aborted != Aborted::Nothing) else {
             return;
         };
         if let Some(subtree) = subtree {
             // Its children go with it, now: the report names them.
             subtree.abort_all();
+        }
+        if aborted == Aborted::Unstarted {
+            // Its task never got to run the service: stopped, not aborted.
+            self.stopped(slot, &Outcome::NotStarted, why);
+            return;
         }
         self.core.unwait(slot);
         tracing::warn!(

@@ -791,6 +791,7 @@ impl Core {
         state.run = Run::Live {
             task: None,
             token: token.clone(),
+            began: false,
         };
         Some(Launch {
             generation: state.generation,
@@ -967,7 +968,7 @@ impl Core {
                 if state.stop_deadline.take().is_some() {
                     self.stop_done();
                 }
-                if !state.abort_run() {
+                if state.abort_run() != slot::Aborted::Run {
                     return None;
                 }
                 let uptime = state.terminate(tx, TerminationReason::Aborted);

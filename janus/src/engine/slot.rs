@@ -157,9 +157,25 @@ pub(crate) enum Run {
         /// launch for one that first waits out a backoff): spawning a
         /// service allocates no token on the caller's thread.
         token: Option<CancellationToken>,
+        /// The service's code has begun: the attempt entered `Running`.
+        began: bool,
     },
     /// The attempt ended; the control loop has not taken its exit yet.
     Ended(Exit),
+}
+
+/// What [`SlotState::abort_run`] aborted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Aborted {
+    /// No run: nothing to abort.
+    Nothing,
+    /// An attempt whose task had not started the service yet (it was not
+    /// scheduled within the shutdown timeout: a starved runtime): it saw
+    /// the stop too late, but interrupted no code of the service. Reported
+    /// as stopped, not aborted.
+    Unstarted,
+    /// A run of the service, interrupted wherever it was.
+    Run,
 }
 
 /// What [`SlotState::stop_for_shutdown`] did.
@@ -340,6 +356,7 @@ impl Slot {
                     Run::Live {
                         task: None,
                         token: None,
+                        began: false,
                     }
                 } else {
                     Run::Idle
@@ -472,10 +489,10 @@ impl SlotState {
 
     /// Aborts the run under way, if there is one: its task is aborted (and
     /// kept, to tell whether it unwinds), and what it reports later is
-    /// stale. Whether there was one.
-    pub(crate) fn abort_run(&mut self) -> bool {
-        let Run::Live { task, .. } = std::mem::take(&mut self.run) else {
-            return false;
+    /// stale.
+    pub(crate) fn abort_run(&mut self) -> Aborted {
+        let Run::Live { task, began, .. } = std::mem::take(&mut self.run) else {
+            return Aborted::Nothing;
         };
         self.generation += 1;
         self.ready = false;
@@ -484,7 +501,11 @@ impl SlotState {
             task.abort();
             self.rare().aborted = Some(task);
         }
-        true
+        if began {
+            Aborted::Run
+        } else {
+            Aborted::Unstarted
+        }
     }
 
     /// The exit of the run that ended, for the control loop to handle once,
