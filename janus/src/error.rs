@@ -157,6 +157,16 @@ pub enum SpawnError {
         /// The service.
         service: String,
     },
+    /// A dynamic supervisor runs as many children as its `max_children`
+    /// allows ([`DynamicSupervisorSpec::with_max_children`](crate::tree::DynamicSupervisorSpec::with_max_children));
+    /// OTP's `{error, max_children}`.
+    #[error("dynamic supervisor '{supervisor}' already runs its maximum of {max} children")]
+    MaxChildren {
+        /// The supervisor's path.
+        supervisor: String,
+        /// Its limit.
+        max: usize,
+    },
     /// The supervisor already holds as many services as it can index
     /// (`u32::MAX`, some terabytes of them).
     #[error("cannot spawn service '{service}': the supervisor holds {limit} services already")]

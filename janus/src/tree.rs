@@ -138,6 +138,9 @@ use crate::service::{JanusService, RestartPolicy};
 pub use crate::strategy::{Intensity, ShutdownOrder, StartOrder, Strategy};
 use async_trait::async_trait;
 
+mod dynamic;
+pub use dynamic::{ChildId, DynamicSupervisorHandle, DynamicSupervisorSpec};
+
 /// Settings of one child that override the service's own.
 #[derive(Debug, Clone, Default)]
 #[must_use]
@@ -226,6 +229,8 @@ pub struct SupervisorSpec {
     start_order: StartOrder,
     start_timeout: Duration,
     children: Vec<ChildSpec>,
+    /// Set by [`DynamicSupervisorSpec`], which wraps this spec.
+    dynamic: Option<engine::Dynamic>,
 }
 
 impl std::fmt::Debug for SupervisorSpec {
@@ -262,6 +267,7 @@ impl SupervisorSpec {
             start_order: StartOrder::Ordered,
             start_timeout: Duration::from_secs(60),
             children: Vec::new(),
+            dynamic: None,
         }
     }
 
@@ -488,9 +494,12 @@ impl SupervisorSpec {
             order: self.order,
             default_backoff: self.backoff.clone(),
             shutdown_timeout: self.shutdown_timeout,
-            escalate_given_up: true,
+            // A dynamic supervisor's children come and go: one given up on
+            // is forgotten, as one that completed.
+            escalate_given_up: self.dynamic.is_none(),
             start_order: self.start_order,
             start_timeout: self.start_timeout,
+            dynamic: self.dynamic.clone(),
         }
     }
 
@@ -662,6 +671,12 @@ impl SupervisorSpec {
     /// The time this supervisor needs to stop its children: the sum of their
     /// timeouts in reverse order, the longest when concurrent.
     fn stop_budget(&self) -> Duration {
+        if let Some(dynamic) = &self.dynamic {
+            // Its children, whichever there are, stop together.
+            return dynamic
+                .child_shutdown_timeout
+                .unwrap_or(self.shutdown_timeout);
+        }
         let timeouts = self.children.iter().map(|c| {
             c.options
                 .overrides
@@ -940,6 +955,41 @@ impl SupervisorHandle {
             .find(path)?
             .with(|state, _| state.subtree().cloned())?;
         (core.finished_now().is_none()).then_some(SupervisorHandle { core })
+    }
+
+    /// A typed handle to the dynamic supervisor at `path` in this tree
+    /// (this one, if `path` is its own), whose children take `A`: to start
+    /// children there. `None` if there is no running supervisor at `path`,
+    /// it is not dynamic, or its children take another type.
+    ///
+    /// ```
+    /// use janus::adapters::service_fn;
+    /// use janus::tree::{DynamicSupervisorSpec, SupervisorSpec};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let connections = DynamicSupervisorSpec::new("connections", |peer: String| {
+    ///     service_fn("conn", move |cancel| async move {
+    ///         cancel.cancelled().await;
+    ///         Ok(())
+    ///     })
+    /// });
+    /// let server = SupervisorSpec::new("server").child(connections).start().await?;
+    ///
+    /// let connections = server
+    ///     .dynamic::<String>("server/connections")
+    ///     .expect("a dynamic supervisor of String");
+    /// let id = connections.start_child("10.0.0.7:51234".to_owned())?;
+    /// assert!(server.snapshot(&format!("server/connections/{id}")).is_some());
+    ///
+    /// server.shutdown();
+    /// server.wait().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn dynamic<A: 'static>(&self, path: &str) -> Option<DynamicSupervisorHandle<A>> {
+        DynamicSupervisorHandle::of(self.supervisor(path)?)
     }
 
     /// Adds a child, started after the others.

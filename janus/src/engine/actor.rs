@@ -579,6 +579,7 @@ impl Actor {
         if matches!(outcome, Outcome::NotStarted) {
             // Only a stop (or a shutdown) makes a run give up before it starts.
             self.terminate(slot, TerminationReason::Cancelled);
+            self.forget_if_dynamic(slot);
             return;
         }
         if !slot.policy.restarts_after(error.is_some()) {
@@ -858,7 +859,12 @@ impl Actor {
             return;
         };
         let result = match kind {
-            CommandKind::Stop => Ok(()),
+            CommandKind::Stop => {
+                if self.core.settings.forgets_terminated() {
+                    self.core.remove(&slot);
+                }
+                Ok(())
+            }
             CommandKind::Restart => {
                 if self.core.revive(&slot) {
                     Ok(())
@@ -1052,7 +1058,7 @@ impl Actor {
         }
     }
 
-    fn terminate(&self, slot: &Slot, reason: TerminationReason) {
+    fn terminate(&self, slot: &Arc<Slot>, reason: TerminationReason) {
         // Formatted only for a subscriber that wants it.
         let shown = tracing::enabled!(tracing::Level::INFO).then(|| reason.to_string());
         if let Some(uptime) = slot.terminate(reason) {
@@ -1063,11 +1069,29 @@ impl Actor {
         }
     }
 
+    /// A dynamic supervisor forgets a child that ended for good on its own
+    /// (a stop by command is forgotten as the command completes); a
+    /// shutdown keeps them all, for its report.
+    fn forget_if_dynamic(&self, slot: &Arc<Slot>) {
+        if self.core.settings.forgets_terminated()
+            && self.shutdown.is_none()
+            && !self.core.cancel.is_cancelled()
+            && !self.commands.contains_key(&key(slot))
+        {
+            self.core.remove(slot);
+        }
+    }
+
     /// Terminates a child that ended on its own for good. A critical one
     /// that failed takes the supervisor down; so, in a tree, does one given
     /// up on by its breaker, unless it is expendable: a child whose policy
     /// says restart is never dropped while its supervisor looks healthy.
     fn terminate_child(&mut self, slot: &Arc<Slot>, reason: TerminationReason) {
+        self.terminate_for_good(slot, reason);
+        self.forget_if_dynamic(slot);
+    }
+
+    fn terminate_for_good(&mut self, slot: &Arc<Slot>, reason: TerminationReason) {
         self.leave_group(slot);
         let given_up = matches!(reason, TerminationReason::CircuitBreakerOpen { .. });
         let failure = reason.is_failure().then(|| reason.to_string());

@@ -57,6 +57,37 @@ pub(crate) struct Settings {
     /// How long a child started in order may take to be ready, unless it
     /// has its own.
     pub(crate) start_timeout: Duration,
+    /// For a dynamic supervisor: the template its children are made from,
+    /// and how many may run at once. Its children are forgotten once they
+    /// terminate (there is no spec to restart them from).
+    pub(crate) dynamic: Option<Dynamic>,
+}
+
+/// What makes a supervisor dynamic: its children's template, type-erased
+/// (the public layer knows its argument type, and downcasts), and its
+/// limit.
+#[derive(Clone)]
+pub(crate) struct Dynamic {
+    pub(crate) template: Arc<dyn std::any::Any + Send + Sync>,
+    pub(crate) max_children: Option<usize>,
+    /// The shutdown timeout its template gives every child, if it does.
+    pub(crate) child_shutdown_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Dynamic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dynamic")
+            .field("max_children", &self.max_children)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// Whether terminated children are forgotten at once (dynamic
+    /// supervisors) rather than kept, visible, until deleted.
+    pub(crate) fn forgets_terminated(&self) -> bool {
+        self.dynamic.is_some()
+    }
 }
 
 /// Per-child settings that override the service's own.
@@ -68,6 +99,9 @@ pub(crate) struct Overrides {
     pub(crate) critical: Option<bool>,
     pub(crate) expendable: Option<bool>,
     pub(crate) start_timeout: Option<Duration>,
+    /// The child's name, instead of its service's (a dynamic supervisor's
+    /// children are named by it).
+    pub(crate) name: Option<Arc<str>>,
 }
 
 pub(crate) type Reply = oneshot::Sender<Result<(), ControlError>>;
@@ -528,7 +562,10 @@ impl Core {
         overrides: Overrides,
         launched: bool,
     ) -> Result<Arc<Slot>, SpawnError> {
-        let name: Arc<str> = Arc::from(service.name());
+        let name: Arc<str> = match &overrides.name {
+            Some(name) => name.clone(),
+            None => Arc::from(service.name()),
+        };
         if let Some(problem) = invalid_name(&name) {
             return Err(SpawnError::InvalidName {
                 name: name.to_string(),
@@ -550,6 +587,14 @@ impl Core {
         if self.closing.load(Ordering::Acquire) || self.cancel.is_cancelled() {
             return Err(SpawnError::ShuttingDown {
                 service: name.to_string(),
+            });
+        }
+        if let Some(max) = self.settings.dynamic.as_ref().and_then(|d| d.max_children)
+            && registry.live >= max
+        {
+            return Err(SpawnError::MaxChildren {
+                supervisor: self.settings.path.to_string(),
+                max,
             });
         }
         let slot = Arc::new(Slot::new(

@@ -221,6 +221,7 @@ impl JanusSupervisor {
             // No children declared up front: each starts as it is spawned.
             start_order: StartOrder::Concurrent,
             start_timeout: Duration::MAX,
+            dynamic: None,
         };
         Self {
             handle: SupervisorHandle::root(settings, metrics, DEFAULT_EVENT_CAPACITY),
