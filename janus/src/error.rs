@@ -157,6 +157,16 @@ pub enum SpawnError {
         /// The service.
         service: String,
     },
+    /// The child's settings contradict each other or its supervisor's (a
+    /// significant child under a supervisor that never shuts down by
+    /// itself, say).
+    #[error("invalid child '{service}': {problem}")]
+    InvalidChildSpec {
+        /// The service.
+        service: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
     /// A dynamic supervisor runs as many children as its `max_children`
     /// allows ([`DynamicSupervisorSpec::with_max_children`](crate::tree::DynamicSupervisorSpec::with_max_children));
     /// OTP's `{error, max_children}`.

@@ -32,6 +32,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::service::RestartPolicy;
+
 /// The phase a service is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -404,8 +406,38 @@ pub struct ServiceLifecycleSnapshot {
     /// Critical to its supervisor.
     #[serde(default)]
     pub critical: bool,
+    /// May be given up on without its supervisor escalating.
+    #[serde(default)]
+    pub expendable: bool,
+    /// Its end may end its supervisor ([`AutoShutdown`](crate::tree::AutoShutdown)).
+    #[serde(default)]
+    pub significant: bool,
+    /// A worker or a supervisor (OTP's child `type`).
+    #[serde(default)]
+    pub kind: ChildKind,
+    /// Its restart policy, as its supervisor applies it (its own, or the
+    /// one its supervisor gave it).
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    /// How long it is given to stop before it is aborted, in
+    /// milliseconds; `None`: as long as it takes (`infinity`).
+    #[serde(default)]
+    pub shutdown_timeout_ms: Option<u64>,
     /// Seconds spent running, over every run.
     pub cumulative_running_secs: f64,
+}
+
+/// Whether a child is a worker or a supervisor (OTP's child `type`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildKind {
+    /// A service.
+    #[default]
+    Worker,
+    /// A supervisor: a tree's spec, or a dynamic supervisor.
+    Supervisor,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -427,6 +459,11 @@ impl From<&ServiceLifecycle> for ServiceLifecycleSnapshot {
             time_in_phase_ms: millis(lc.time_in_phase()),
             ready: lc.phase == ServicePhase::Running,
             critical: false,
+            expendable: false,
+            significant: false,
+            kind: ChildKind::Worker,
+            restart_policy: RestartPolicy::default(),
+            shutdown_timeout_ms: None,
             cumulative_running_secs: lc.cumulative_running_time().as_secs_f64(),
         }
     }

@@ -43,7 +43,10 @@ use crate::backoff::BackoffConfig;
 /// assert_eq!(RestartPolicy::default(), RestartPolicy::OnFailure);
 /// assert_eq!(RestartPolicy::Always.to_string(), "always");
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum RestartPolicy {
     /// Restart whenever the service exits, cleanly or not, after backoff.
     Always,
@@ -194,6 +197,14 @@ pub trait JanusService: Send + Sync + 'static {
         None
     }
 
+    /// Whether the service is a supervisor (OTP's child `type`:
+    /// `supervisor` rather than `worker`), as [`SupervisorSpec`](crate::tree::SupervisorSpec)
+    /// and [`DynamicSupervisorSpec`](crate::tree::DynamicSupervisorSpec)
+    /// are; shown in snapshots and `/status`. Defaults to `false`.
+    fn is_supervisor(&self) -> bool {
+        false
+    }
+
     /// The service's work: runs until it completes (`Ok(())`), fails
     /// (`Err(_)`), or `cancel` is cancelled.
     ///
@@ -240,6 +251,9 @@ macro_rules! forward_through_pointer {
             }
             fn heartbeat_timeout(&self) -> Option<Duration> {
                 (**self).heartbeat_timeout()
+            }
+            fn is_supervisor(&self) -> bool {
+                (**self).is_supervisor()
             }
             async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
                 (**self).run(cancel).await

@@ -1,8 +1,8 @@
 //! The vocabulary of supervision trees: which children restart together
 //! ([`Strategy`]), in which order they start ([`StartOrder`]) and stop
-//! ([`ShutdownOrder`]), and how many restarts a supervisor tolerates
-//! ([`Intensity`]). Public as
-//! `janus::tree::{Strategy, StartOrder, ShutdownOrder, Intensity}`.
+//! ([`ShutdownOrder`]), how many restarts a supervisor tolerates
+//! ([`Intensity`]), and when it ends by itself ([`AutoShutdown`]). Public as
+//! `janus::tree::{Strategy, StartOrder, ShutdownOrder, Intensity, AutoShutdown}`.
 
 use std::time::Duration;
 
@@ -69,6 +69,41 @@ impl std::fmt::Display for ShutdownOrder {
         f.write_str(match self {
             Self::Reverse => "reverse",
             Self::Concurrent => "concurrent",
+        })
+    }
+}
+
+/// When a supervisor ends by itself, normally, because its significant
+/// children have ended (OTP's `auto_shutdown`): for job-like subtrees,
+/// whose work is done when some of their children are. Distinct from a
+/// critical child, whose failure takes the supervisor down with an error.
+///
+/// A child is significant by
+/// [`ChildOptions::with_significant`](crate::tree::ChildOptions::with_significant).
+/// It triggers the shutdown when it terminates by itself and is not
+/// restarted: an `on_failure` child that completes, a `never` child that
+/// completes or fails. A child stopped by a command does not trigger it,
+/// as in OTP. The supervisor then stops its other children in its
+/// shutdown order and ends without error: as a child, a clean exit, which
+/// its own policy decides about (`on_failure` and `never` do not restart
+/// it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum AutoShutdown {
+    /// Never (the default). No child may be significant then.
+    #[default]
+    Never,
+    /// When any significant child has ended.
+    AnySignificant,
+    /// When every significant child has ended.
+    AllSignificant,
+}
+
+impl std::fmt::Display for AutoShutdown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Never => "never",
+            Self::AnySignificant => "any_significant",
+            Self::AllSignificant => "all_significant",
         })
     }
 }

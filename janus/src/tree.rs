@@ -135,7 +135,7 @@ use crate::lifecycle::ServiceLifecycleSnapshot;
 use crate::metrics::JanusMetrics;
 use crate::report::{DrainReport, SupervisorMetrics};
 use crate::service::{JanusService, RestartPolicy};
-pub use crate::strategy::{Intensity, ShutdownOrder, StartOrder, Strategy};
+pub use crate::strategy::{AutoShutdown, Intensity, ShutdownOrder, StartOrder, Strategy};
 use async_trait::async_trait;
 
 mod dynamic;
@@ -198,6 +198,16 @@ impl ChildOptions {
         self.overrides.expendable = Some(expendable);
         self
     }
+
+    /// Declares the child significant: its end may end its supervisor,
+    /// normally (see [`AutoShutdown`] and
+    /// [`SupervisorSpec::with_auto_shutdown`]). As in OTP, only under a
+    /// supervisor that shuts down automatically, and not with the
+    /// `always` policy.
+    pub fn with_significant(mut self, significant: bool) -> Self {
+        self.overrides.significant = Some(significant);
+        self
+    }
 }
 
 #[derive(Clone)]
@@ -231,6 +241,7 @@ pub struct SupervisorSpec {
     children: Vec<ChildSpec>,
     /// Set by [`DynamicSupervisorSpec`], which wraps this spec.
     dynamic: Option<engine::Dynamic>,
+    auto_shutdown: AutoShutdown,
 }
 
 impl std::fmt::Debug for SupervisorSpec {
@@ -268,6 +279,7 @@ impl SupervisorSpec {
             start_timeout: Duration::from_secs(60),
             children: Vec::new(),
             dynamic: None,
+            auto_shutdown: AutoShutdown::Never,
         }
     }
 
@@ -312,6 +324,41 @@ impl SupervisorSpec {
             (None, Some(parent)) => parent.nested(path),
             (None, None) => Jitter::random(),
         }
+    }
+
+    /// Whether the supervisor ends by itself, normally, once any or all of
+    /// its [significant](ChildOptions::with_significant) children have
+    /// ended (OTP's `auto_shutdown`; default [`AutoShutdown::Never`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use janus::adapters::service_fn;
+    /// use janus::tree::{AutoShutdown, ChildOptions, SupervisorSpec};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), janus::tree::SupervisorError> {
+    /// // A job: a loader that completes, and a progress reporter that
+    /// // runs as long as the job does.
+    /// let load = service_fn("load", |_cancel| async {
+    ///     tokio::time::sleep(Duration::from_secs(5)).await;
+    ///     Ok(())
+    /// });
+    /// let progress = service_fn("progress", |cancel| async move {
+    ///     cancel.cancelled().await;
+    ///     Ok(())
+    /// });
+    /// let job = SupervisorSpec::new("import")
+    ///     .with_auto_shutdown(AutoShutdown::AnySignificant)
+    ///     .child_with(load, ChildOptions::new().with_significant(true))
+    ///     .child(progress)
+    ///     .start()
+    ///     .await?;
+    /// job.wait().await?; // once `load` has completed, and `progress` stopped
+    /// # Ok(()) }
+    /// ```
+    pub fn with_auto_shutdown(mut self, auto_shutdown: AutoShutdown) -> Self {
+        self.auto_shutdown = auto_shutdown;
+        self
     }
 
     /// Whether the children start one at a time, each once the one before
@@ -450,6 +497,23 @@ impl SupervisorSpec {
                     },
                 });
             }
+            let policy = child
+                .options
+                .overrides
+                .restart
+                .unwrap_or_else(|| child.service.restart_policy());
+            let significant = child.options.overrides.significant.unwrap_or(false);
+            if let Some(problem) =
+                engine::significance_problem(significant, policy, self.auto_shutdown)
+            {
+                return Err(SupervisorError::Spawn {
+                    supervisor: path.to_owned(),
+                    source: SpawnError::InvalidChildSpec {
+                        service: name.into(),
+                        problem,
+                    },
+                });
+            }
             if child.options.overrides.start_timeout == Some(Duration::ZERO) {
                 return Err(invalid(format!(
                     "start timeout of '{name}' must not be zero"
@@ -500,6 +564,7 @@ impl SupervisorSpec {
             start_order: self.start_order,
             start_timeout: self.start_timeout,
             dynamic: self.dynamic.clone(),
+            auto_shutdown: self.auto_shutdown,
         }
     }
 
@@ -749,6 +814,10 @@ impl JanusService for SupervisorSpec {
         true
     }
 
+    fn is_supervisor(&self) -> bool {
+        true
+    }
+
     /// Runs the subtree until `cancel`, or until it gives up.
     async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
         let parent = engine::context::current();
@@ -801,6 +870,20 @@ impl JanusService for SupervisorSpec {
             (None, built) => Ok(built?),
         }
     }
+}
+
+/// How many children a supervisor has (OTP's `count_children`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChildCounts {
+    /// Children listed, running or not (terminated ones until deleted).
+    pub specs: usize,
+    /// Children running, starting, backing off or stopping: not terminated.
+    pub active: usize,
+    /// Children that are supervisors.
+    pub supervisors: usize,
+    /// Children that are workers.
+    pub workers: usize,
 }
 
 /// How a supervision tree's root is doing.
@@ -1111,6 +1194,37 @@ impl SupervisorHandle {
     #[must_use]
     pub fn snapshots(&self) -> Vec<ServiceLifecycleSnapshot> {
         self.core.snapshots()
+    }
+
+    /// Snapshots of this supervisor's own children, in order (OTP's
+    /// `which_children`); each shows its spec: kind, restart policy,
+    /// shutdown timeout, criticality.
+    #[must_use]
+    pub fn children(&self) -> Vec<ServiceLifecycleSnapshot> {
+        self.core
+            .slots()
+            .iter()
+            .map(|slot| slot.with(|state, _| slot.snapshot(state)))
+            .collect()
+    }
+
+    /// How many children this supervisor has, of which kinds (OTP's
+    /// `count_children`).
+    #[must_use]
+    pub fn count_children(&self) -> ChildCounts {
+        let mut counts = ChildCounts::default();
+        for slot in self.core.slots() {
+            counts.specs += 1;
+            if slot.supervisor {
+                counts.supervisors += 1;
+            } else {
+                counts.workers += 1;
+            }
+            if !slot.phase().is_terminal() {
+                counts.active += 1;
+            }
+        }
+        counts
     }
 
     /// The snapshot of the service at `path` (e.g. `desk/risk/limits`),

@@ -75,6 +75,10 @@ async fn every_endpoint_answers() {
         .collect();
     assert_eq!(paths, ["desk/status-http", "desk/feed", "desk/ledger"]);
     assert_eq!(body["services"][2]["total_failures"], 1);
+    // Each service's spec, as OTP's `get_childspec` gives it.
+    assert_eq!(body["services"][1]["kind"], "worker");
+    assert!(body["services"][1]["restart_policy"].is_string());
+    assert!(body["services"][1].get("shutdown_timeout_ms").is_some());
 
     let (status, body) = get(address, "/metrics").await;
     assert_eq!(status, StatusCode::OK);

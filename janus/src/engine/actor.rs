@@ -41,7 +41,7 @@ use crate::backoff::BackoffAction;
 use crate::error::{ControlError, SupervisorError};
 use crate::lifecycle::{ServiceLifecycle, ServicePhase, TerminationReason};
 use crate::service::RestartPolicy;
-use crate::strategy::{Intensity, ShutdownOrder, StartOrder, Strategy};
+use crate::strategy::{AutoShutdown, Intensity, ShutdownOrder, StartOrder, Strategy};
 
 /// The times to wake up at for the stops under way. A child waited for
 /// holds its deadline in its slot (`stop_deadline`) and is counted by the
@@ -1087,8 +1087,42 @@ impl Actor {
     /// up on by its breaker, unless it is expendable: a child whose policy
     /// says restart is never dropped while its supervisor looks healthy.
     fn terminate_child(&mut self, slot: &Arc<Slot>, reason: TerminationReason) {
+        let by_itself = matches!(
+            reason,
+            TerminationReason::Completed | TerminationReason::Unrecoverable(_)
+        );
         self.terminate_for_good(slot, reason);
         self.forget_if_dynamic(slot);
+        if by_itself && slot.significant {
+            self.auto_shutdown();
+        }
+    }
+
+    /// A significant child ended by itself: the supervisor ends, normally,
+    /// if that was the one (`any_significant`) or the last
+    /// (`all_significant`) it waited for. Unless it already stops (a
+    /// critical child's failure escalated, say).
+    fn auto_shutdown(&mut self) {
+        if self.shutdown.is_some() || self.core.cancel.is_cancelled() {
+            return;
+        }
+        let done = match self.core.settings.auto_shutdown {
+            AutoShutdown::Never => false,
+            AutoShutdown::AnySignificant => true,
+            AutoShutdown::AllSignificant => self
+                .core
+                .slots()
+                .iter()
+                .all(|s| !s.significant || s.phase().is_terminal()),
+        };
+        if done {
+            tracing::info!(
+                supervisor = &*self.core.settings.path,
+                auto_shutdown = %self.core.settings.auto_shutdown,
+                "significant children ended: shutting down"
+            );
+            self.begin_shutdown();
+        }
     }
 
     fn terminate_for_good(&mut self, slot: &Arc<Slot>, reason: TerminationReason) {

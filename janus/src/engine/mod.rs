@@ -30,7 +30,7 @@ use crate::lifecycle::{ServiceLifecycle, ServiceLifecycleSnapshot, TerminationRe
 use crate::metrics::JanusMetrics;
 use crate::report::{DrainReport, SupervisorMetrics};
 use crate::service::RestartPolicy;
-use crate::strategy::{Intensity, ShutdownOrder, StartOrder, Strategy};
+use crate::strategy::{AutoShutdown, Intensity, ShutdownOrder, StartOrder, Strategy};
 pub(crate) use slot::ServiceRef;
 use slot::{Run, ShutdownStop, Slot, SlotConfig, SlotState};
 
@@ -61,6 +61,8 @@ pub(crate) struct Settings {
     /// and how many may run at once. Its children are forgotten once they
     /// terminate (there is no spec to restart them from).
     pub(crate) dynamic: Option<Dynamic>,
+    /// When it ends by itself, as its significant children end.
+    pub(crate) auto_shutdown: AutoShutdown,
 }
 
 /// What makes a supervisor dynamic: its children's template, type-erased
@@ -102,6 +104,8 @@ pub(crate) struct Overrides {
     /// The child's name, instead of its service's (a dynamic supervisor's
     /// children are named by it).
     pub(crate) name: Option<Arc<str>>,
+    /// Its end may end the supervisor (see [`AutoShutdown`]).
+    pub(crate) significant: Option<bool>,
 }
 
 pub(crate) type Reply = oneshot::Sender<Result<(), ControlError>>;
@@ -334,6 +338,27 @@ pub(crate) fn invalid_name(name: &str) -> Option<&'static str> {
         Some("a name must not be empty")
     } else if name.contains('/') {
         Some("a name must not contain '/', which separates the segments of a path")
+    } else {
+        None
+    }
+}
+
+/// Why a child cannot be significant (or not that way), if it cannot: as
+/// OTP, only under a supervisor that shuts down automatically, and not a
+/// child that always restarts (it would never end).
+pub(crate) fn significance_problem(
+    significant: bool,
+    policy: RestartPolicy,
+    auto_shutdown: AutoShutdown,
+) -> Option<&'static str> {
+    if !significant {
+        None
+    } else if auto_shutdown == AutoShutdown::Never {
+        Some(
+            "a significant child needs a supervisor with auto_shutdown (any_significant or all_significant)",
+        )
+    } else if policy == RestartPolicy::Always {
+        Some("a significant child cannot restart always: it would never end")
     } else {
         None
     }
@@ -582,6 +607,18 @@ impl Core {
                 service: name.to_string(),
                 source,
             })?;
+        let policy = overrides
+            .restart
+            .unwrap_or_else(|| service.restart_policy());
+        let significant = overrides.significant.unwrap_or(false);
+        if let Some(problem) =
+            significance_problem(significant, policy, self.settings.auto_shutdown)
+        {
+            return Err(SpawnError::InvalidChildSpec {
+                service: name.to_string(),
+                problem,
+            });
+        }
         let mut registry = self.registry_mut();
         // Checked under the registry lock, which shutdown takes to close it.
         if self.closing.load(Ordering::Acquire) || self.cancel.is_cancelled() {
@@ -601,11 +638,10 @@ impl Core {
             SlotConfig {
                 path: child_path(&self.settings.path, &name),
                 name: name.clone(),
-                policy: overrides
-                    .restart
-                    .unwrap_or_else(|| service.restart_policy()),
+                policy,
                 critical: overrides.critical.unwrap_or_else(|| service.is_critical()),
                 expendable: overrides.expendable.unwrap_or(false),
+                significant,
                 shutdown_timeout: overrides
                     .shutdown_timeout
                     .or_else(|| service.shutdown_timeout())

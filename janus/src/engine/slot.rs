@@ -17,7 +17,8 @@ use super::Core;
 use crate::backoff::{BackoffConfig, BackoffState};
 use crate::events::{EventHub, LifecycleEvent};
 use crate::lifecycle::{
-    ServiceLifecycle, ServiceLifecycleSnapshot, ServicePhase, TerminationReason, TransitionError,
+    ChildKind, ServiceLifecycle, ServiceLifecycleSnapshot, ServicePhase, TerminationReason,
+    TransitionError,
 };
 use crate::service::{JanusService, RestartPolicy};
 
@@ -266,6 +267,10 @@ pub(crate) struct Slot {
     /// May be given up on (its breaker opens) without its supervisor
     /// escalating; the tree then reports itself degraded.
     pub(crate) expendable: bool,
+    /// Its end may end its supervisor (auto-shutdown).
+    pub(crate) significant: bool,
+    /// A supervisor rather than a worker (OTP's child type).
+    pub(crate) supervisor: bool,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) reports_readiness: bool,
     pub(crate) heartbeat_timeout: Option<Duration>,
@@ -324,6 +329,7 @@ pub(crate) struct SlotConfig {
     pub(crate) policy: RestartPolicy,
     pub(crate) critical: bool,
     pub(crate) expendable: bool,
+    pub(crate) significant: bool,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) backoff: Arc<BackoffConfig>,
 }
@@ -337,6 +343,7 @@ impl Slot {
     pub(crate) fn new(config: SlotConfig, events: Arc<EventHub>, launched: bool) -> Self {
         let reports_readiness = config.service.reports_readiness();
         let heartbeat_timeout = config.service.heartbeat_timeout();
+        let supervisor = config.service.is_supervisor();
         let SlotConfig {
             name,
             path,
@@ -344,6 +351,7 @@ impl Slot {
             policy,
             critical,
             expendable,
+            significant,
             shutdown_timeout,
             backoff,
         } = config;
@@ -374,6 +382,8 @@ impl Slot {
             policy,
             critical,
             expendable,
+            significant,
+            supervisor,
             shutdown_timeout,
             events,
         }
@@ -412,6 +422,16 @@ impl Slot {
         snapshot.path = self.path.to_string();
         snapshot.ready = state.ready && snapshot.phase == ServicePhase::Running;
         snapshot.critical = self.critical;
+        snapshot.expendable = self.expendable;
+        snapshot.significant = self.significant;
+        snapshot.kind = if self.supervisor {
+            ChildKind::Supervisor
+        } else {
+            ChildKind::Worker
+        };
+        snapshot.restart_policy = self.policy;
+        snapshot.shutdown_timeout_ms = (self.shutdown_timeout != Duration::MAX)
+            .then(|| u64::try_from(self.shutdown_timeout.as_millis()).unwrap_or(u64::MAX));
         snapshot
     }
 

@@ -222,6 +222,7 @@ impl JanusSupervisor {
             start_order: StartOrder::Concurrent,
             start_timeout: Duration::MAX,
             dynamic: None,
+            auto_shutdown: crate::strategy::AutoShutdown::Never,
         };
         Self {
             handle: SupervisorHandle::root(settings, metrics, DEFAULT_EVENT_CAPACITY),

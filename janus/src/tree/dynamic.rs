@@ -253,6 +253,12 @@ impl<A: 'static> DynamicSupervisorSpec<A> {
                 .validate()
                 .map_err(|e| invalid(format!("children's backoff: {e}")))?;
         }
+        if self.template.options.overrides.significant == Some(true) {
+            return Err(invalid(
+                "a dynamic supervisor's children cannot be significant: it has no auto_shutdown"
+                    .into(),
+            ));
+        }
         if self.template.options.overrides.start_timeout == Some(Duration::ZERO) {
             return Err(invalid("children's start timeout must not be zero".into()));
         }
@@ -340,6 +346,10 @@ impl<A: 'static> JanusService for DynamicSupervisorSpec<A> {
 
     /// Ready once it runs (it has no children to start).
     fn reports_readiness(&self) -> bool {
+        true
+    }
+
+    fn is_supervisor(&self) -> bool {
         true
     }
 
