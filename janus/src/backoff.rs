@@ -299,6 +299,12 @@ impl BackoffState {
         &self.config
     }
 
+    /// Follows `config` from the next delay on; the history (attempts,
+    /// the breaker's window) stays.
+    pub(crate) fn set_config(&mut self, config: std::sync::Arc<BackoffConfig>) {
+        self.config = config;
+    }
+
     /// Consecutive restarts since the last reset.
     #[must_use]
     pub fn attempt(&self) -> u32 {

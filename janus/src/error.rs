@@ -113,6 +113,12 @@ pub enum ControlError {
     /// The supervisor is shutting down (or has stopped).
     #[error("the supervisor is shutting down")]
     ShuttingDown,
+    /// A reconfiguration's settings are inconsistent; nothing was changed.
+    #[error("invalid configuration: {problem}")]
+    InvalidConfig {
+        /// What is wrong.
+        problem: String,
+    },
     /// The child has not terminated, so it cannot be deleted (stop it
     /// first, or use [`SupervisorHandle::remove_child`](crate::tree::SupervisorHandle::remove_child)).
     #[error("child '{name}' has not terminated; stop it before deleting it")]

@@ -872,6 +872,51 @@ impl JanusService for SupervisorSpec {
     }
 }
 
+/// New settings for a running supervisor
+/// ([`SupervisorHandle::reconfigure`]), as OTP changes a supervisor's flags
+/// on a code change; what is not set stays as it is.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct Reconfiguration {
+    changes: engine::Changes,
+}
+
+impl Reconfiguration {
+    /// Changes nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// More than `restarts` restarts within `within` and the supervisor
+    /// gives up. The restarts counted so far stay in the window: a limit
+    /// lowered below them escalates at the next restart.
+    pub fn with_intensity(mut self, restarts: u32, within: Duration) -> Self {
+        self.changes.intensity = Some(Some(Intensity { restarts, within }));
+        self
+    }
+
+    /// No intensity limit.
+    pub fn without_intensity_limit(mut self) -> Self {
+        self.changes.intensity = Some(None);
+        self
+    }
+
+    /// The backoff of children that bring none: those already running too,
+    /// from their next delay (their failure history and breaker window stay).
+    pub fn with_backoff(mut self, backoff: BackoffConfig) -> Self {
+        self.changes.backoff = Some(backoff);
+        self
+    }
+
+    /// The shutdown timeout of children that bring none: those already
+    /// running too, from their next stop (a stop under way keeps its
+    /// deadline). `Duration::MAX` waits as long as it takes.
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.changes.shutdown_timeout = Some(timeout);
+        self
+    }
+}
+
 /// How many children a supervisor has (OTP's `count_children`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -1194,6 +1239,54 @@ impl SupervisorHandle {
     #[must_use]
     pub fn snapshots(&self) -> Vec<ServiceLifecycleSnapshot> {
         self.core.snapshots()
+    }
+
+    /// Changes this supervisor's intensity, default backoff and default
+    /// shutdown timeout while it runs; they apply from its next decision
+    /// (the next restart, the next stop). Children with settings of their
+    /// own keep them. A nested supervisor restarted by its parent starts
+    /// again from its spec.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use janus::adapters::service_fn;
+    /// use janus::tree::{Reconfiguration, SupervisorSpec};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let feed = service_fn("feed", |cancel| async move {
+    ///     cancel.cancelled().await;
+    ///     Ok(())
+    /// });
+    /// let desk = SupervisorSpec::new("desk").child(feed).start().await?;
+    /// desk.reconfigure(
+    ///     Reconfiguration::new()
+    ///         .with_intensity(3, Duration::from_secs(10))
+    ///         .with_shutdown_timeout(Duration::from_secs(5)),
+    /// )
+    /// .await?;
+    /// assert_eq!(desk.snapshot("desk/feed").and_then(|s| s.shutdown_timeout_ms), Some(5_000));
+    /// desk.shutdown();
+    /// desk.wait().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ControlError::InvalidConfig`] for a zero intensity window or an
+    /// invalid backoff (nothing is changed then),
+    /// [`ControlError::ShuttingDown`] if the supervisor is stopping.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`stop_child`](Self::stop_child): once sent, it is applied.
+    pub async fn reconfigure(&self, reconfiguration: Reconfiguration) -> Result<(), ControlError> {
+        let (reply, answer) = oneshot::channel();
+        self.core.send(engine::Message::Reconfigure {
+            changes: reconfiguration.changes,
+            reply,
+        });
+        answer.await.unwrap_or(Err(ControlError::ShuttingDown))
     }
 
     /// Snapshots of this supervisor's own children, in order (OTP's

@@ -183,6 +183,8 @@ struct Actor {
     core: Arc<Core>,
     /// Restarts within the intensity's window.
     restarts: VecDeque<Instant>,
+    /// The intensity, as last configured.
+    intensity: Option<Intensity>,
     failure: Option<SupervisorError>,
     waiting: Waiting,
     group: Option<Group>,
@@ -246,6 +248,7 @@ async fn control_loop(core: Arc<Core>, mut inbox: mpsc::UnboundedReceiver<Messag
     let mut actor = Actor {
         core: core.clone(),
         restarts: VecDeque::new(),
+        intensity: core.settings.intensity,
         failure: None,
         waiting: Waiting::new(),
         group: None,
@@ -475,7 +478,42 @@ impl Actor {
             Message::Command { kind, name, reply } => self.command(kind, &name, reply),
             // The ordered start looks at the child it waits for next.
             Message::Ready => {}
+            Message::Reconfigure { changes, reply } => self.reconfigure(changes, reply),
         }
+    }
+
+    /// New settings, checked, from the next decision on: the restarts
+    /// already counted stay in the window of the new intensity.
+    fn reconfigure(&mut self, changes: super::Changes, reply: Reply) {
+        if self.shutdown.is_some() || self.core.is_closing() {
+            let _ = reply.send(Err(ControlError::ShuttingDown));
+            return;
+        }
+        if let Some(Some(Intensity { within, .. })) = changes.intensity
+            && within.is_zero()
+        {
+            let _ = reply.send(Err(ControlError::InvalidConfig {
+                problem: "intensity window must not be zero".into(),
+            }));
+            return;
+        }
+        if let Some(Err(e)) = changes
+            .backoff
+            .as_ref()
+            .map(crate::backoff::BackoffConfig::validate)
+        {
+            let _ = reply.send(Err(ControlError::InvalidConfig {
+                problem: format!("default backoff: {e}"),
+            }));
+            return;
+        }
+        if let Some(intensity) = changes.intensity {
+            self.intensity = intensity;
+        }
+        self.core
+            .set_defaults(changes.backoff, changes.shutdown_timeout);
+        tracing::info!(supervisor = &*self.core.settings.path, intensity = ?self.intensity, "reconfigured");
+        let _ = reply.send(Ok(()));
     }
 
     /// Takes in the exit `slot` has reported, if it has one waiting.
@@ -595,7 +633,7 @@ impl Actor {
         // alone, its next attempt.
         let reason = error.unwrap_or("clean exit, policy=always");
         let alone = self.core.settings.strategy == Strategy::OneForOne;
-        let intensity = self.core.settings.intensity;
+        let intensity = self.intensity;
         let (core, restarts) = (&self.core, &mut self.restarts);
         let decision = slot.with(|state, tx| {
             state.backoff.maybe_reset_on_cooldown();
@@ -939,7 +977,7 @@ impl Actor {
                     // Counted before the deadline is set: whoever clears
                     // it (this loop, or the attempt itself) counts down.
                     self.core.stop_pending();
-                    let deadline = deadline_after(now, slot.shutdown_timeout);
+                    let deadline = deadline_after(now, state.shutdown_timeout);
                     state.stop_deadline = Some(deadline);
                     self.waiting.push(deadline);
                 }
@@ -1020,8 +1058,14 @@ impl Actor {
     /// just in time.
     fn abort(&mut self, slot: &Arc<Slot>) {
         self.on_exit(slot);
-        let (aborted, why, subtree) =
-            slot.with(|state, _| (state.abort_run(), state.stop, state.subtree().cloned()));
+        let (aborted, why, subtree, timeout) = slot.with(|state, _| {
+            (
+                state.abort_run(),
+                state.stop,
+                state.subtree().cloned(),
+                state.shutdown_timeout,
+            )
+        });
         let Some(why) = why.filter(|_| aborted != Aborted::Nothing) else {
             return;
         };
@@ -1037,7 +1081,7 @@ impl Actor {
         self.core.unwait(slot);
         tracing::warn!(
             service = &*slot.path,
-            timeout = ?slot.shutdown_timeout,
+            ?timeout,
             "service did not stop within its shutdown timeout: aborted"
         );
         match why {

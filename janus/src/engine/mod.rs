@@ -133,6 +133,17 @@ pub(crate) enum Message {
     },
     /// A child the control loop waits for (ordered start) is ready.
     Ready,
+    /// New settings, from the next decision on.
+    Reconfigure { changes: Changes, reply: Reply },
+}
+
+/// What a reconfiguration changes; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Changes {
+    /// `Some(None)`: no limit.
+    pub(crate) intensity: Option<Option<Intensity>>,
+    pub(crate) backoff: Option<BackoffConfig>,
+    pub(crate) shutdown_timeout: Option<Duration>,
 }
 
 /// How a supervisor ended.
@@ -169,6 +180,8 @@ fn probe_hash(hash: u32) -> u64 {
 /// amortized constant time and keeps the order.
 #[derive(Debug, Default)]
 struct Registry {
+    /// The defaults children take when they bring none.
+    defaults: Defaults,
     slots: Vec<Option<Arc<Slot>>>,
     /// Children listed (holes excluded).
     live: usize,
@@ -237,6 +250,14 @@ impl Registry {
     }
 }
 
+/// The settings a supervisor gives the children that bring none; a
+/// reconfiguration changes them, for those children too.
+#[derive(Debug, Default)]
+struct Defaults {
+    backoff: Arc<BackoffConfig>,
+    shutdown_timeout: Duration,
+}
+
 /// A supervisor: its children and what they share.
 #[derive(Debug)]
 pub(crate) struct Core {
@@ -271,7 +292,6 @@ pub(crate) struct Core {
     pub(crate) metrics: Arc<SupervisorMetrics>,
     pub(crate) prometheus: JanusMetrics,
     pub(crate) events: Arc<EventHub>,
-    default_backoff: Arc<BackoffConfig>,
     /// Children asked to stop and not stopped yet: exactly those whose
     /// slot holds a stop deadline.
     stops_pending: AtomicUsize,
@@ -373,12 +393,18 @@ impl Core {
         tracker: TaskTracker,
     ) -> Self {
         let (mailbox, inbox) = mpsc::unbounded_channel();
-        let default_backoff = Arc::new(settings.default_backoff.clone());
+        let registry = Registry {
+            defaults: Defaults {
+                backoff: Arc::new(settings.default_backoff.clone()),
+                shutdown_timeout: settings.shutdown_timeout,
+            },
+            ..Registry::default()
+        };
         Self {
             settings,
             cancel,
             tracker,
-            registry: RwLock::new(Registry::default()),
+            registry: RwLock::new(registry),
             closing: AtomicBool::new(false),
             forced_exit: AtomicBool::new(true),
             aborted: Mutex::new(Vec::new()),
@@ -391,7 +417,6 @@ impl Core {
             metrics: Arc::new(SupervisorMetrics::default()),
             prometheus,
             events,
-            default_backoff,
             stops_pending: AtomicUsize::new(0),
             stops_done: tokio::sync::Notify::new(),
             root: OnceLock::new(),
@@ -518,6 +543,35 @@ impl Core {
         out
     }
 
+    /// Makes `backoff` and `shutdown_timeout` (those given) the defaults of
+    /// children added from now on, and of the children that follow the
+    /// defaults: their next backoff delay, their next stop. A delay or a
+    /// stop under way keeps what it was given.
+    pub(crate) fn set_defaults(
+        &self,
+        backoff: Option<BackoffConfig>,
+        shutdown_timeout: Option<Duration>,
+    ) {
+        let backoff = backoff.map(Arc::new);
+        let mut registry = self.registry_mut();
+        if let Some(backoff) = &backoff {
+            registry.defaults.backoff = backoff.clone();
+        }
+        if let Some(timeout) = shutdown_timeout {
+            registry.defaults.shutdown_timeout = timeout;
+        }
+        for slot in registry.iter() {
+            slot.with(|state, _| {
+                if let Some(backoff) = backoff.as_ref().filter(|_| slot.follows.backoff) {
+                    state.backoff.set_config(backoff.clone());
+                }
+                if let Some(timeout) = shutdown_timeout.filter(|_| slot.follows.shutdown_timeout) {
+                    state.shutdown_timeout = timeout;
+                }
+            });
+        }
+    }
+
     /// Registers `service` (visible at once) and starts it.
     pub(crate) fn add(
         self: &Arc<Self>,
@@ -597,16 +651,17 @@ impl Core {
                 problem,
             });
         }
-        let backoff = match overrides.backoff.or_else(|| service.backoff_config()) {
-            Some(own) => Arc::new(own),
-            None => self.default_backoff.clone(),
-        };
-        backoff
-            .validate()
-            .map_err(|source| SpawnError::InvalidBackoff {
-                service: name.to_string(),
-                source,
-            })?;
+        let own_backoff = overrides.backoff.or_else(|| service.backoff_config());
+        if let Some(own) = &own_backoff {
+            own.validate()
+                .map_err(|source| SpawnError::InvalidBackoff {
+                    service: name.to_string(),
+                    source,
+                })?;
+        }
+        let own_shutdown_timeout = overrides
+            .shutdown_timeout
+            .or_else(|| service.shutdown_timeout());
         let policy = overrides
             .restart
             .unwrap_or_else(|| service.restart_policy());
@@ -634,6 +689,13 @@ impl Core {
                 max,
             });
         }
+        // The supervisor's defaults, as they are now (see `reconfigure`).
+        let follows = slot::Follows {
+            backoff: own_backoff.is_none(),
+            shutdown_timeout: own_shutdown_timeout.is_none(),
+        };
+        let backoff = own_backoff.map_or_else(|| registry.defaults.backoff.clone(), Arc::new);
+        let shutdown_timeout = own_shutdown_timeout.unwrap_or(registry.defaults.shutdown_timeout);
         let slot = Arc::new(Slot::new(
             SlotConfig {
                 path: child_path(&self.settings.path, &name),
@@ -642,12 +704,10 @@ impl Core {
                 critical: overrides.critical.unwrap_or_else(|| service.is_critical()),
                 expendable: overrides.expendable.unwrap_or(false),
                 significant,
-                shutdown_timeout: overrides
-                    .shutdown_timeout
-                    .or_else(|| service.shutdown_timeout())
-                    .unwrap_or(self.settings.shutdown_timeout),
+                shutdown_timeout,
                 service,
                 backoff,
+                follows,
             },
             self.events.clone(),
             launched,
@@ -949,7 +1009,7 @@ impl Core {
         let mut give_back = all;
         let mut deadlines = Vec::new();
         for slot in registry.iter() {
-            match slot.with(|state, tx| state.stop_for_shutdown(tx, slot, now)) {
+            match slot.with(|state, tx| state.stop_for_shutdown(tx, now)) {
                 ShutdownStop::Waited(deadline) => {
                     give_back -= 1;
                     if deadlines.last() != Some(&deadline) {

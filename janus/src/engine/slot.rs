@@ -211,6 +211,9 @@ pub(crate) struct SlotState {
     /// The control loop waits for this run to be ready before it starts
     /// the next sibling (ordered start): whoever makes it ready tells it.
     pub(crate) awaited: bool,
+    /// How long a stop waits before it aborts: the child's own, or its
+    /// supervisor's default, which a reconfiguration may change.
+    pub(crate) shutdown_timeout: Duration,
     /// What few children use; see [`SlotState::rare`].
     rare: Option<Box<Rare>>,
 }
@@ -271,7 +274,9 @@ pub(crate) struct Slot {
     pub(crate) significant: bool,
     /// A supervisor rather than a worker (OTP's child type).
     pub(crate) supervisor: bool,
-    pub(crate) shutdown_timeout: Duration,
+    /// Which of its settings are its supervisor's defaults, and follow a
+    /// reconfiguration of them.
+    pub(crate) follows: Follows,
     pub(crate) reports_readiness: bool,
     pub(crate) heartbeat_timeout: Option<Duration>,
     events: Arc<EventHub>,
@@ -332,6 +337,14 @@ pub(crate) struct SlotConfig {
     pub(crate) significant: bool,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) backoff: Arc<BackoffConfig>,
+    pub(crate) follows: Follows,
+}
+
+/// Which of a child's settings are its supervisor's defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Follows {
+    pub(crate) backoff: bool,
+    pub(crate) shutdown_timeout: bool,
 }
 
 impl Slot {
@@ -354,6 +367,7 @@ impl Slot {
             significant,
             shutdown_timeout,
             backoff,
+            follows,
         } = config;
         Self {
             state: Mutex::new(SlotState {
@@ -373,6 +387,7 @@ impl Slot {
                 stop: None,
                 ready: false,
                 awaited: false,
+                shutdown_timeout,
                 rare: None,
             }),
             reports_readiness,
@@ -384,7 +399,7 @@ impl Slot {
             expendable,
             significant,
             supervisor,
-            shutdown_timeout,
+            follows,
             events,
         }
     }
@@ -430,8 +445,8 @@ impl Slot {
             ChildKind::Worker
         };
         snapshot.restart_policy = self.policy;
-        snapshot.shutdown_timeout_ms = (self.shutdown_timeout != Duration::MAX)
-            .then(|| u64::try_from(self.shutdown_timeout.as_millis()).unwrap_or(u64::MAX));
+        snapshot.shutdown_timeout_ms = (state.shutdown_timeout != Duration::MAX)
+            .then(|| u64::try_from(state.shutdown_timeout.as_millis()).unwrap_or(u64::MAX));
         snapshot
     }
 
@@ -573,12 +588,7 @@ impl SlotState {
     /// `Stopping`, its run cancelled and waited for until `now` plus its
     /// timeout (unless already waited for, by a group restart or a command).
     /// A child without a run, or whose run has ended, terminates here.
-    pub(crate) fn stop_for_shutdown(
-        &mut self,
-        tx: &Transitions<'_>,
-        slot: &Slot,
-        now: Instant,
-    ) -> ShutdownStop {
+    pub(crate) fn stop_for_shutdown(&mut self, tx: &Transitions<'_>, now: Instant) -> ShutdownStop {
         let phase = self.lifecycle.phase();
         if phase.is_terminal() {
             return ShutdownStop::Nothing;
@@ -599,7 +609,7 @@ impl SlotState {
                 if self.stop_deadline.is_some() {
                     return ShutdownStop::Nothing;
                 }
-                let deadline = deadline_after(now, slot.shutdown_timeout);
+                let deadline = deadline_after(now, self.shutdown_timeout);
                 self.stop_deadline = Some(deadline);
                 return ShutdownStop::Waited(deadline);
             }

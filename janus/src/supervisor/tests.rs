@@ -48,7 +48,7 @@ async fn service_state_is_locked_per_service() {
     a.with(|_locked_a, _| {
         b.with(|state, tx| {
             let now = tokio::time::Instant::now();
-            state.stop_for_shutdown(tx, &b, now);
+            state.stop_for_shutdown(tx, now);
         });
         assert_eq!(b.phase(), ServicePhase::Stopping);
     });
