@@ -3,10 +3,12 @@
 //!
 //! Each seed builds a random tree (strategies, orders, intensities,
 //! policies, backoffs, breakers, shutdown timeouts, huge ones included,
-//! nested supervisors, critical and expendable children) of puppets: services
-//! whose every run the test drives. Then, step by step, it makes runs exit,
-//! fail or panic, sends `add` / `stop` / `restart` / `remove` / `delete`
-//! commands, lets time pass, and at a random step shuts the tree down. After
+//! nested supervisors, critical and expendable children, and a dynamic
+//! supervisor `root/pool`) of puppets: services whose every run the test
+//! drives. Then, step by step, it makes runs exit, fail or panic, sends
+//! `add` / `stop` / `restart` / `remove` / `delete` commands, starts and
+//! stops the pool's children, lets time pass, and at a random step shuts
+//! the tree down. After
 //! every step it checks:
 //!
 //! - every command answered within the shutdown timeouts of what it stops;
@@ -36,7 +38,8 @@ use janus::metrics::JanusMetrics;
 use janus::prelude::*;
 use janus::supervisor::{BackoffConfig, DrainReport};
 use janus::tree::{
-    ChildOptions, ControlError, ShutdownOrder, StartOrder, Strategy, SupervisorHandle,
+    ChildId, ChildOptions, ControlError, DynamicSupervisorSpec, ShutdownOrder, StartOrder,
+    Strategy, SupervisorHandle,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
@@ -220,6 +223,8 @@ struct Known {
     children: Vec<String>,
     /// For a supervisor: the time it takes to stop its children.
     stop_budget: Duration,
+    /// A dynamic supervisor: its children come and go.
+    dynamic: bool,
 }
 
 impl Known {
@@ -237,8 +242,51 @@ impl Known {
             max_backoff,
             children: Vec::new(),
             stop_budget: Duration::ZERO,
+            dynamic: false,
         }
     }
+}
+
+/// What a child of the pool does: how it stops, whether it restarts, its
+/// shutdown timeout.
+#[derive(Debug, Clone, Copy)]
+struct PoolArg {
+    on_cancel: OnCancel,
+    policy: RestartPolicy,
+    timeout: Duration,
+}
+
+/// The longest shutdown timeout of a child of the pool.
+const POOL_TIMEOUT: u64 = 100;
+
+/// The dynamic supervisor `root/pool`, and what the test knows of it.
+fn pool(stage: &Arc<Stage>) -> (DynamicSupervisorSpec<PoolArg>, ChildOptions, Known) {
+    let stage = stage.clone();
+    let spec = DynamicSupervisorSpec::new("pool", move |arg: PoolArg| Puppet {
+        name: "w".into(),
+        policy: arg.policy,
+        backoff: Some(BackoffConfig::new(ms(10), ms(100))),
+        shutdown_timeout: Some(arg.timeout),
+        on_cancel: arg.on_cancel,
+        stage: stage.clone(),
+    })
+    .with_max_children(20)
+    .with_shutdown_timeout(ms(POOL_TIMEOUT));
+    let backoff = BackoffConfig::new(ms(10), ms(100));
+    let timeout = ms(POOL_TIMEOUT).saturating_add(Duration::from_secs(1));
+    let known = Known {
+        policy: RestartPolicy::OnFailure,
+        expendable: true,
+        shutdown_timeout: timeout,
+        max_backoff: backoff.max_delay,
+        children: Vec::new(),
+        stop_budget: ms(POOL_TIMEOUT),
+        dynamic: true,
+    };
+    let options = ChildOptions::new()
+        .with_backoff(backoff)
+        .with_expendable(true);
+    (spec, options, known)
 }
 
 struct Plan {
@@ -343,6 +391,7 @@ fn random_spec(
                     max_backoff: default_backoff.max_delay,
                     children: grandchildren,
                     stop_budget: budget,
+                    dynamic: false,
                 },
             );
             timeouts.push(timeout);
@@ -414,6 +463,8 @@ struct Run {
     /// operator's.
     commanded: HashSet<String>,
     added: usize,
+    /// The children started in the pool and not stopped by the test.
+    pooled: Vec<ChildId>,
 }
 
 impl Run {
@@ -423,8 +474,9 @@ impl Run {
 
     /// One random thing happens.
     fn act(&mut self) {
-        let all: Vec<String> = self.plan.known.keys().cloned().collect();
-        match self.rng.random_range(0..10) {
+        let mut all: Vec<String> = self.plan.known.keys().cloned().collect();
+        all.extend(self.pooled.iter().map(|id| format!("root/pool/{id}")));
+        match self.rng.random_range(0..13) {
             0..=4 => {
                 let path = &all[self.rng.random_range(0..all.len())];
                 let order = pick(
@@ -476,6 +528,58 @@ impl Run {
                     what: format!("{what} {path}"),
                     due,
                     answer,
+                });
+            }
+            10 | 11 => {
+                let slow = OnCancel::StopAfter(ms(self.rng.random_range(1..POOL_TIMEOUT)));
+                let on_cancel = pick(
+                    &mut self.rng,
+                    &[OnCancel::Stop, slow, OnCancel::Fail, OnCancel::Hang],
+                );
+                let arg = PoolArg {
+                    on_cancel,
+                    policy: pick(
+                        &mut self.rng,
+                        &[
+                            RestartPolicy::Always,
+                            RestartPolicy::OnFailure,
+                            RestartPolicy::Never,
+                        ],
+                    ),
+                    timeout: ms(self.rng.random_range(1..=POOL_TIMEOUT)),
+                };
+                // None while the pool restarts (or has been stopped).
+                if let Some(pool) = self.tree.dynamic::<PoolArg>("root/pool")
+                    && let Ok(id) = pool.start_child(arg)
+                {
+                    count(&TALLY.pooled, 1);
+                    self.pooled.push(id);
+                }
+            }
+            12 => {
+                if self.pooled.is_empty() {
+                    return;
+                }
+                let id = self
+                    .pooled
+                    .swap_remove(self.rng.random_range(0..self.pooled.len()));
+                let Some(pool) = self.tree.dynamic::<PoolArg>("root/pool") else {
+                    return;
+                };
+                let what = format!("stop root/pool/{id}");
+                // Its own timeout, at most; then the pool's answer.
+                let due = deadline(Instant::now(), ms(POOL_TIMEOUT + 1));
+                count(&TALLY.commands, 1);
+                self.sent.push(Sent {
+                    what,
+                    due,
+                    answer: tokio::spawn(async move {
+                        match pool.stop_child(&id).await {
+                            // Ended by itself meanwhile: forgotten already.
+                            Err(ControlError::NoSuchChild { .. }) => Ok(()),
+                            other => other,
+                        }
+                    }),
                 });
             }
             _ => {
@@ -544,6 +648,7 @@ impl Run {
             max_backoff: Duration::ZERO,
             children: self.plan.root_children.clone(),
             stop_budget: self.plan.root_budget,
+            dynamic: false,
         };
         self.check_supervisor(&root, &snapshots, true, Duration::ZERO)
     }
@@ -612,7 +717,9 @@ impl Run {
                 }
                 _ => {}
             }
-            if known.children.is_empty() {
+            if known.dynamic {
+                // Its children come and go; the drain checks them.
+            } else if known.children.is_empty() {
                 let (failures, _, _) = self.plan.stage.record(path);
                 if first_incarnation && snap.total_failures != failures {
                     return Err(format!(
@@ -766,6 +873,7 @@ struct Tally {
     commands: std::sync::atomic::AtomicU64,
     aborted_runs: std::sync::atomic::AtomicU64,
     gave_up: std::sync::atomic::AtomicU64,
+    pooled: std::sync::atomic::AtomicU64,
 }
 
 static TALLY: Tally = Tally {
@@ -774,6 +882,7 @@ static TALLY: Tally = Tally {
     commands: std::sync::atomic::AtomicU64::new(0),
     aborted_runs: std::sync::atomic::AtomicU64::new(0),
     gave_up: std::sync::atomic::AtomicU64::new(0),
+    pooled: std::sync::atomic::AtomicU64::new(0),
 };
 
 fn count(counter: &std::sync::atomic::AtomicU64, n: u64) {
@@ -794,7 +903,13 @@ async fn run_seed(seed: u64, clock: Clock) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let stage = Arc::new(Stage::default());
     let mut known = BTreeMap::new();
-    let (spec, root_children, root_budget) = random_spec(&mut rng, "root", 0, &stage, &mut known);
+    let (spec, mut root_children, root_budget) =
+        random_spec(&mut rng, "root", 0, &stage, &mut known);
+    let (pool, pool_options, pool_known) = pool(&stage);
+    let spec = spec.child_with(pool, pool_options);
+    let root_budget = root_budget.saturating_add(pool_known.shutdown_timeout);
+    known.insert("root/pool".to_owned(), pool_known);
+    root_children.push("root/pool".to_owned());
     let metrics = JanusMetrics::new();
     let tree = spec
         .with_jitter_seed(seed)
@@ -813,6 +928,7 @@ async fn run_seed(seed: u64, clock: Clock) -> Result<(), String> {
         sent: Vec::new(),
         commanded: HashSet::new(),
         added: 0,
+        pooled: Vec::new(),
     };
     let shutdown_at = run.rng.random_range(0..STEPS);
     for step in 0..STEPS {
@@ -978,11 +1094,12 @@ fn random_interleavings_on_the_paused_clock() {
     });
     let read = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!(
-        "{} seeds: {} steps, {} orders to runs, {} commands, {} runs aborted, {} roots gave up",
+        "{} seeds: {} steps, {} orders to runs, {} commands, {} children started in pools, {} runs aborted, {} roots gave up",
         seeds.len(),
         read(&TALLY.steps),
         read(&TALLY.orders),
         read(&TALLY.commands),
+        read(&TALLY.pooled),
         read(&TALLY.aborted_runs),
         read(&TALLY.gave_up),
     );
