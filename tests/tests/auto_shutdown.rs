@@ -18,10 +18,11 @@ fn idle(name: &str) -> TestService {
     TestService::new(name, Behavior::RunUntilCancelled)
 }
 
-#[tokio::test(start_paused = true)]
-async fn any_significant_ends_the_supervisor_when_one_completes() {
-    let job = SupervisorSpec::new("job")
-        .with_auto_shutdown(AutoShutdown::AnySignificant)
+/// A progress reporter that runs as long as the job does, and two
+/// significant parts of the job: one done in 5 s, the other in 60 s.
+fn two_jobs(auto_shutdown: AutoShutdown) -> SupervisorSpec {
+    SupervisorSpec::new("job")
+        .with_auto_shutdown(auto_shutdown)
         .child(idle("progress"))
         .child_with(
             TestService::new("load", Behavior::CompleteAfter(secs(5))),
@@ -31,6 +32,11 @@ async fn any_significant_ends_the_supervisor_when_one_completes() {
             TestService::new("index", Behavior::CompleteAfter(secs(60))),
             significant(),
         )
+}
+
+#[tokio::test(start_paused = true)]
+async fn any_significant_ends_the_supervisor_when_one_completes() {
+    let job = two_jobs(AutoShutdown::AnySignificant)
         .start()
         .await
         .expect("starts");
@@ -51,17 +57,7 @@ async fn any_significant_ends_the_supervisor_when_one_completes() {
 
 #[tokio::test(start_paused = true)]
 async fn all_significant_waits_for_the_last_one() {
-    let job = SupervisorSpec::new("job")
-        .with_auto_shutdown(AutoShutdown::AllSignificant)
-        .child(idle("progress"))
-        .child_with(
-            TestService::new("load", Behavior::CompleteAfter(secs(5))),
-            significant(),
-        )
-        .child_with(
-            TestService::new("index", Behavior::CompleteAfter(secs(60))),
-            significant(),
-        )
+    let job = two_jobs(AutoShutdown::AllSignificant)
         .start()
         .await
         .expect("starts");
