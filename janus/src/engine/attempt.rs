@@ -134,10 +134,10 @@ impl Attempt {
             if state.generation != *generation || state.stop.is_some() || core.is_closing() {
                 return None;
             }
-            let Run::Live { token, began, .. } = &mut state.run else {
+            let Run::Live { token, .. } = &mut state.run else {
                 return None;
             };
-            *began = true;
+            state.began = true;
             let token = token.get_or_insert_with(CancellationToken::new).clone();
             let lc = &mut state.lifecycle;
             let restarted = match lc.phase() {

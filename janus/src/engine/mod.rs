@@ -932,8 +932,8 @@ impl Core {
         state.run = Run::Live {
             task: None,
             token: token.clone(),
-            began: false,
         };
+        state.began = false;
         Some(Launch {
             generation: state.generation,
             token,

@@ -158,8 +158,6 @@ pub(crate) enum Run {
         /// launch for one that first waits out a backoff): spawning a
         /// service allocates no token on the caller's thread.
         token: Option<CancellationToken>,
-        /// The service's code has begun: the attempt entered `Running`.
-        began: bool,
     },
     /// The attempt ended; the control loop has not taken its exit yet.
     Ended(Exit),
@@ -211,6 +209,10 @@ pub(crate) struct SlotState {
     /// The control loop waits for this run to be ready before it starts
     /// the next sibling (ordered start): whoever makes it ready tells it.
     pub(crate) awaited: bool,
+    /// The current attempt has begun to run the service (it entered
+    /// `Running`): an abort interrupts its code. Here rather than in
+    /// [`Run::Live`], where it would cost every child 8 bytes.
+    pub(crate) began: bool,
     /// How long a stop waits before it aborts: the child's own, or its
     /// supervisor's default, which a reconfiguration may change.
     pub(crate) shutdown_timeout: Duration,
@@ -378,7 +380,6 @@ impl Slot {
                     Run::Live {
                         task: None,
                         token: None,
-                        began: false,
                     }
                 } else {
                     Run::Idle
@@ -387,6 +388,7 @@ impl Slot {
                 stop: None,
                 ready: false,
                 awaited: false,
+                began: false,
                 shutdown_timeout,
                 rare: None,
             }),
@@ -526,7 +528,8 @@ impl SlotState {
     /// kept, to tell whether it unwinds), and what it reports later is
     /// stale.
     pub(crate) fn abort_run(&mut self) -> Aborted {
-        let Run::Live { task, began, .. } = std::mem::take(&mut self.run) else {
+        let began = std::mem::take(&mut self.began);
+        let Run::Live { task, .. } = std::mem::take(&mut self.run) else {
             return Aborted::Nothing;
         };
         self.generation += 1;
