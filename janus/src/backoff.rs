@@ -31,6 +31,13 @@
 //! intensity, every restart counts, including `Always` restarts after a clean
 //! exit. The history is bounded by `max_failures`; with the breaker off, none
 //! is kept.
+//!
+//! A breaker given a `reset_after` ([`BackoffConfig::with_reset_after`])
+//! heals instead of giving up, as resilience4j's and Polly's do: open, the
+//! service waits `reset_after`, then gets one trial run (half-open). A
+//! trial that fails before its cooldown opens the circuit again for another
+//! `reset_after`; one that completes, or runs for its cooldown before it
+//! ends, closes it: the window starts empty.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -45,6 +52,10 @@ pub struct CircuitBreakerConfig {
     pub max_failures: u32,
     /// The sliding window the restarts are counted in. Must not be zero.
     pub window: Duration,
+    /// `None`: an open circuit gives up on the service for good. `Some`:
+    /// it heals (see [`BackoffConfig::with_reset_after`]). Must not be zero.
+    #[serde(default)]
+    pub reset_after: Option<Duration>,
 }
 
 /// Restart delays and circuit breaker of a service.
@@ -89,6 +100,7 @@ impl Default for BackoffConfig {
             circuit_breaker: Some(CircuitBreakerConfig {
                 max_failures: 10,
                 window: Duration::from_secs(600),
+                reset_after: None,
             }),
         }
     }
@@ -116,10 +128,39 @@ impl BackoffConfig {
     /// Open the circuit when `max_failures` restarts fall within `window`.
     #[must_use]
     pub fn with_circuit_breaker(mut self, max_failures: u32, window: Duration) -> Self {
+        let reset_after = self.circuit_breaker.and_then(|cb| cb.reset_after);
         self.circuit_breaker = Some(CircuitBreakerConfig {
             max_failures,
             window,
+            reset_after,
         });
+        self
+    }
+
+    /// Makes the circuit breaker heal: once open, the service waits
+    /// `reset_after`, then gets one trial run; a trial that fails before
+    /// its cooldown opens the circuit again, one that completes or lasts
+    /// its cooldown closes it (see the [module docs](self)). Without it,
+    /// an open circuit gives up on the service for good. No effect
+    /// without a breaker.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use janus::supervisor::BackoffConfig;
+    ///
+    /// let healing = BackoffConfig::default()
+    ///     .with_circuit_breaker(5, Duration::from_secs(60))
+    ///     .with_reset_after(Duration::from_secs(300));
+    /// assert_eq!(
+    ///     healing.circuit_breaker.and_then(|cb| cb.reset_after),
+    ///     Some(Duration::from_secs(300))
+    /// );
+    /// ```
+    #[must_use]
+    pub fn with_reset_after(mut self, reset_after: Duration) -> Self {
+        if let Some(cb) = &mut self.circuit_breaker {
+            cb.reset_after = Some(reset_after);
+        }
         self
     }
 
@@ -165,6 +206,9 @@ impl BackoffConfig {
             }
             if cb.window.is_zero() {
                 return Err(BackoffConfigError::ZeroWindow);
+            }
+            if cb.reset_after.is_some_and(|d| d.is_zero()) {
+                return Err(BackoffConfigError::ZeroResetAfter);
             }
         }
         Ok(())
@@ -213,6 +257,9 @@ pub enum BackoffConfigError {
     /// The circuit breaker's window is zero.
     #[error("circuit breaker window must not be zero (or disable the breaker)")]
     ZeroWindow,
+    /// The breaker's `reset_after` is zero: it would never stay open.
+    #[error("circuit breaker reset_after must not be zero")]
+    ZeroResetAfter,
 }
 
 /// What the supervisor should do after a run ended.
@@ -261,6 +308,8 @@ pub struct BackoffState {
         reason = "8 bytes in every slot, against 32 for an empty VecDeque"
     )]
     failures: Option<Box<VecDeque<Instant>>>,
+    /// The circuit opened and heals: the next run is its trial.
+    half_open: bool,
 }
 
 impl BackoffState {
@@ -280,6 +329,7 @@ impl BackoffState {
             attempt: 0,
             last_start: None,
             failures: None,
+            half_open: false,
         }
     }
 
@@ -339,9 +389,36 @@ impl BackoffState {
         healthy
     }
 
-    /// Forgets the whole history: exponent and breaker window.
+    /// Forgets the whole history: exponent and breaker window (an open
+    /// circuit closes).
     pub fn reset(&mut self) {
         self.attempt = 0;
+        self.half_open = false;
+        if let Some(failures) = &mut self.failures {
+            failures.clear();
+        }
+    }
+
+    /// Whether the circuit opened and heals: the next run (or the one
+    /// under way) is its trial.
+    #[must_use]
+    pub fn is_half_open(&self) -> bool {
+        self.half_open
+    }
+
+    /// How long an open circuit waits before its trial run, if it heals.
+    pub(crate) fn reset_after(&self) -> Option<Duration> {
+        self.config.circuit_breaker.and_then(|cb| cb.reset_after)
+    }
+
+    /// The circuit has opened, and heals: the next run is a trial.
+    pub(crate) fn open_half(&mut self) {
+        self.half_open = true;
+    }
+
+    /// The trial succeeded: the circuit closes, with an empty window.
+    pub(crate) fn close_circuit(&mut self) {
+        self.half_open = false;
         if let Some(failures) = &mut self.failures {
             failures.clear();
         }
@@ -486,7 +563,8 @@ mod tests {
             c.circuit_breaker,
             Some(CircuitBreakerConfig {
                 max_failures: 10,
-                window: Duration::from_secs(600)
+                window: Duration::from_secs(600),
+                reset_after: None,
             })
         );
         assert_eq!(c.validate(), Ok(()));

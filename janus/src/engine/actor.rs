@@ -631,28 +631,54 @@ impl Actor {
         // One look at the child decides: its backoff and breaker, the
         // supervisor's intensity, its move to `BackingOff` and, restarted
         // alone, its next attempt.
-        let reason = error.unwrap_or("clean exit, policy=always");
+        let mut reason = std::borrow::Cow::Borrowed(error.unwrap_or("clean exit, policy=always"));
         let alone = self.core.settings.strategy == Strategy::OneForOne;
         let intensity = self.intensity;
         let (core, restarts) = (&self.core, &mut self.restarts);
+        let mut tripped = None;
         let decision = slot.with(|state, tx| {
-            state.backoff.maybe_reset_on_cooldown();
+            let healthy = state.backoff.maybe_reset_on_cooldown();
             let random = core.settings.jitter.draw(&slot.path, state.generation);
-            let delay = match state.backoff.next_backoff_from(random) {
-                BackoffAction::Retry(delay) => delay,
-                BackoffAction::CircuitOpen {
-                    failures,
-                    max_retries,
-                } => {
-                    return Decision::BreakerOpen {
-                        failures,
-                        max_retries,
-                    };
+            let reset_after = state.backoff.reset_after();
+            let delay = match reset_after {
+                // The trial of a healing breaker failed early: open again.
+                Some(after) if state.backoff.is_half_open() && error.is_some() && !healthy => {
+                    tripped = Some((after, None));
+                    after
+                }
+                _ => {
+                    if state.backoff.is_half_open() {
+                        // It completed, or lasted its cooldown: healed.
+                        state.backoff.close_circuit();
+                    }
+                    match state.backoff.next_backoff_from(random) {
+                        BackoffAction::Retry(delay) => delay,
+                        BackoffAction::CircuitOpen {
+                            failures,
+                            max_retries,
+                        } => {
+                            let Some(after) = reset_after else {
+                                return Decision::BreakerOpen {
+                                    failures,
+                                    max_retries,
+                                };
+                            };
+                            // Open, and heals: a trial run after `after`.
+                            tripped = Some((after, Some((failures, max_retries))));
+                            after
+                        }
+                    }
                 }
             };
             if let Some(count) = intensity.and_then(|i| over_intensity(restarts, i)) {
                 return Decision::TooMany(count);
             }
+            if let Some((after, _)) = tripped {
+                state.backoff.open_half();
+                reason =
+                    format!("circuit breaker open: a trial run in {after:?} ({reason})").into();
+            }
+            let reason = &*reason;
             // A concurrent shutdown's pass may have stopped it meanwhile.
             if state.lifecycle.phase() != ServicePhase::Running
                 || !tx.apply(&mut state.lifecycle, Some(reason), |lc| {
@@ -667,6 +693,25 @@ impl Actor {
                 .flatten();
             Decision::Restart(delay, launch)
         });
+        if let (Some((after, trip)), Decision::Restart(..)) = (tripped, &decision) {
+            match trip {
+                Some((failures, max_retries)) => {
+                    tracing::error!(
+                        service = &*slot.path,
+                        failures,
+                        max_retries,
+                        trial_in = ?after,
+                        "circuit breaker open"
+                    );
+                    self.core.record_circuit_breaker_trip(slot);
+                }
+                None => tracing::warn!(
+                    service = &*slot.path,
+                    trial_in = ?after,
+                    "the trial run failed: circuit breaker open again"
+                ),
+            }
+        }
         match decision {
             Decision::Restart(delay, Some(launch)) => {
                 tracing::info!(service = &*slot.path, ?delay, "restarting after backoff");
