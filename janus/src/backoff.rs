@@ -377,6 +377,11 @@ impl BackoffState {
         self.last_start = Some(now);
     }
 
+    /// How long the current (or last) run has lasted, if one started.
+    pub(crate) fn run_time(&self) -> Option<Duration> {
+        self.last_start.map(|started| started.elapsed())
+    }
+
     /// Resets the exponent when the run that just ended lasted at least the
     /// cooldown. Returns whether it did.
     pub fn maybe_reset_on_cooldown(&mut self) -> bool {

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /metrics` | Prometheus text exposition of the tree's metrics, and of any registry handed in ([`StatusServer::with_registry`], feature `prometheus`) |
 //! | `GET /healthz` | `200` while the root supervisor is alive (running, degraded or shutting down); `503` once it has failed or stopped |
-//! | `GET /readyz` | `200` when the root supervises and every critical service is running and ready; else `503` with a JSON body naming what is not; a degraded tree names the children given up on |
+//! | `GET /readyz` | `200` when the root supervises and every service that gates readiness (by default the critical ones) is running and ready, or within the readiness grace; else `503` with a JSON body naming what is not; a degraded tree names the children given up on |
 //! | `GET /status` | JSON: the root's health, the children given up on, and the lifecycle snapshot of every service of the tree, with its path and spec (kind, restart policy, shutdown timeout, criticality) |
 //! | anything else | `404`; `405` (with `Allow: GET, HEAD`) for other methods |
 //!

@@ -4,8 +4,9 @@
 //! [`SystemdNotifier`] is a service to put in the tree. Under systemd
 //! (`Type=notify`, so `NOTIFY_SOCKET` is set) it sends:
 //!
-//! - `READY=1` once the tree is ready: the root runs and every critical
-//!   service is running and ready;
+//! - `READY=1` once the tree is ready ([`SupervisorHandle::is_ready`](crate::tree::SupervisorHandle::is_ready)):
+//!   the root runs and every service that gates readiness is running and
+//!   ready;
 //! - `WATCHDOG=1` every half `WATCHDOG_USEC` while the root is healthy, when
 //!   systemd asked for a watchdog (`WatchdogSec=`);
 //! - `STOPPING=1` as soon as the tree starts shutting down.

@@ -131,7 +131,7 @@ use crate::engine::{self, Core, Finished, Overrides, Settings};
 use crate::error::SpawnError;
 pub use crate::error::{ControlError, SupervisorError};
 use crate::events::{EventHub, EventStream};
-use crate::lifecycle::ServiceLifecycleSnapshot;
+use crate::lifecycle::{ServiceLifecycleSnapshot, ServicePhase};
 use crate::metrics::JanusMetrics;
 use crate::report::{DrainReport, SupervisorMetrics};
 use crate::service::{JanusService, RestartPolicy};
@@ -199,6 +199,18 @@ impl ChildOptions {
         self
     }
 
+    /// Whether the tree is ready only while this child is running and
+    /// ready (beyond the [readiness grace](SupervisorSpec::with_readiness_grace)).
+    /// Default: the child gates readiness if it is critical. Being
+    /// critical (its death takes its supervisor down) and gating
+    /// readiness (its absence makes the service unready) are separate: a
+    /// cache may gate readiness without being critical, a critical
+    /// background job need not gate it.
+    pub fn with_gates_readiness(mut self, gates: bool) -> Self {
+        self.overrides.gates_readiness = Some(gates);
+        self
+    }
+
     /// Declares the child significant: its end may end its supervisor,
     /// normally (see [`AutoShutdown`] and
     /// [`SupervisorSpec::with_auto_shutdown`]). As in OTP, only under a
@@ -242,6 +254,7 @@ pub struct SupervisorSpec {
     /// Set by [`DynamicSupervisorSpec`], which wraps this spec.
     dynamic: Option<engine::Dynamic>,
     auto_shutdown: AutoShutdown,
+    readiness_grace: Duration,
 }
 
 impl std::fmt::Debug for SupervisorSpec {
@@ -280,6 +293,7 @@ impl SupervisorSpec {
             children: Vec::new(),
             dynamic: None,
             auto_shutdown: AutoShutdown::Never,
+            readiness_grace: Duration::ZERO,
         }
     }
 
@@ -358,6 +372,19 @@ impl SupervisorSpec {
     /// ```
     pub fn with_auto_shutdown(mut self, auto_shutdown: AutoShutdown) -> Self {
         self.auto_shutdown = auto_shutdown;
+        self
+    }
+
+    /// How long a child that [gates readiness](ChildOptions::with_gates_readiness)
+    /// may be not ready (restarting, backing off, not yet marked ready)
+    /// before the tree reports itself not ready (default zero: at once).
+    /// One that recovers within the grace never makes `/readyz` flap. An
+    /// outage goes on through runs shorter than itself, so a child that
+    /// crash loops, ready for an instant after each short backoff, makes
+    /// the tree unready once the grace has passed since it first failed.
+    /// Set on the root, it applies to the whole tree.
+    pub fn with_readiness_grace(mut self, grace: Duration) -> Self {
+        self.readiness_grace = grace;
         self
     }
 
@@ -565,6 +592,7 @@ impl SupervisorSpec {
             start_timeout: self.start_timeout,
             dynamic: self.dynamic.clone(),
             auto_shutdown: self.auto_shutdown,
+            readiness_grace: self.readiness_grace,
         }
     }
 
@@ -1360,18 +1388,26 @@ impl SupervisorHandle {
         }
     }
 
-    /// The critical services that are not running and ready, anywhere in
-    /// the tree. The tree is ready when this is empty and it is running.
+    /// The services that [gate readiness](ChildOptions::with_gates_readiness)
+    /// (by default, the critical ones) and have not been running and
+    /// ready for longer than the [readiness
+    /// grace](SupervisorSpec::with_readiness_grace), anywhere in the tree.
+    /// The tree is ready when this is empty and it is running.
     #[must_use]
     pub fn not_ready(&self) -> Vec<ServiceLifecycleSnapshot> {
-        self.snapshots()
-            .into_iter()
-            .filter(|s| s.critical && !s.ready)
-            .collect()
+        let grace = self.core.settings.readiness_grace;
+        let mut out = Vec::new();
+        self.core.visit(&mut |slot, state| {
+            let ready = state.ready && state.lifecycle.phase() == ServicePhase::Running;
+            if slot.gates_readiness && !ready && state.unready_for() >= grace {
+                out.push(slot.snapshot(state));
+            }
+        });
+        out
     }
 
-    /// Whether the root supervises (degraded or not) and every critical
-    /// service runs and is ready.
+    /// Whether the root supervises (degraded or not) and every service
+    /// that gates readiness runs and is ready (or is within the grace).
     #[must_use]
     pub fn is_ready(&self) -> bool {
         self.health().is_supervising() && self.not_ready().is_empty()

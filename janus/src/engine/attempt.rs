@@ -151,7 +151,7 @@ impl Attempt {
             tx.apply(lc, None, ServiceLifecycle::transition_to_running);
             let now = tokio::time::Instant::now();
             state.backoff.record_start_at(now);
-            state.ready = !slot.reports_readiness;
+            state.set_ready(!slot.reports_readiness);
             // Ready as it runs: the control loop waiting for it can go on.
             let announce = state.ready && std::mem::take(&mut state.awaited);
             if slot.heartbeat_timeout.is_some() {

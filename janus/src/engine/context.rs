@@ -72,7 +72,7 @@ pub(crate) fn current() -> Option<ServiceContext> {
 pub(crate) fn set_ready(ready: bool) {
     with_current(|c| {
         let announce = c.slot.with(|state, _| {
-            state.ready = ready;
+            state.set_ready(ready);
             ready && std::mem::take(&mut state.awaited)
         });
         if announce {

@@ -63,6 +63,9 @@ pub(crate) struct Settings {
     pub(crate) dynamic: Option<Dynamic>,
     /// When it ends by itself, as its significant children end.
     pub(crate) auto_shutdown: AutoShutdown,
+    /// How long a child that gates readiness may be not ready before the
+    /// tree is (the root's applies to the whole tree).
+    pub(crate) readiness_grace: Duration,
 }
 
 /// What makes a supervisor dynamic: its children's template, type-erased
@@ -106,6 +109,8 @@ pub(crate) struct Overrides {
     pub(crate) name: Option<Arc<str>>,
     /// Its end may end the supervisor (see [`AutoShutdown`]).
     pub(crate) significant: Option<bool>,
+    /// Whether the tree is ready only while it is (default: if critical).
+    pub(crate) gates_readiness: Option<bool>,
 }
 
 pub(crate) type Reply = oneshot::Sender<Result<(), ControlError>>;
@@ -666,6 +671,7 @@ impl Core {
             .restart
             .unwrap_or_else(|| service.restart_policy());
         let significant = overrides.significant.unwrap_or(false);
+        let critical = overrides.critical.unwrap_or_else(|| service.is_critical());
         if let Some(problem) =
             significance_problem(significant, policy, self.settings.auto_shutdown)
         {
@@ -701,7 +707,8 @@ impl Core {
                 path: child_path(&self.settings.path, &name),
                 name: name.clone(),
                 policy,
-                critical: overrides.critical.unwrap_or_else(|| service.is_critical()),
+                critical,
+                gates_readiness: overrides.gates_readiness.unwrap_or(critical),
                 expendable: overrides.expendable.unwrap_or(false),
                 significant,
                 shutdown_timeout,

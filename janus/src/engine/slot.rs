@@ -237,6 +237,10 @@ pub(crate) struct Rare {
     /// Its own start timeout, if it has one (others use their
     /// supervisor's).
     pub(crate) start_timeout: Option<Duration>,
+    /// When its current outage began (see [`SlotState::unready_for`]).
+    pub(crate) outage_since: Option<Instant>,
+    /// How long the outage had lasted when it was last ready again.
+    pub(crate) outage_len: Duration,
 }
 
 /// A child's service: owned (spawned once), or shared (a tree's spec runs
@@ -276,6 +280,8 @@ pub(crate) struct Slot {
     pub(crate) significant: bool,
     /// A supervisor rather than a worker (OTP's child type).
     pub(crate) supervisor: bool,
+    /// The tree is ready only while this child is (beyond the grace).
+    pub(crate) gates_readiness: bool,
     /// Which of its settings are its supervisor's defaults, and follow a
     /// reconfiguration of them.
     pub(crate) follows: Follows,
@@ -335,6 +341,7 @@ pub(crate) struct SlotConfig {
     pub(crate) service: ServiceRef,
     pub(crate) policy: RestartPolicy,
     pub(crate) critical: bool,
+    pub(crate) gates_readiness: bool,
     pub(crate) expendable: bool,
     pub(crate) significant: bool,
     pub(crate) shutdown_timeout: Duration,
@@ -365,6 +372,7 @@ impl Slot {
             service,
             policy,
             critical,
+            gates_readiness,
             expendable,
             significant,
             shutdown_timeout,
@@ -401,6 +409,7 @@ impl Slot {
             expendable,
             significant,
             supervisor,
+            gates_readiness,
             follows,
             events,
         }
@@ -460,6 +469,49 @@ impl Slot {
 }
 
 impl SlotState {
+    /// Not ready any more, if it was: an outage begins, unless the run
+    /// that ends was shorter than the outage before it (see
+    /// [`unready_for`](Self::unready_for)).
+    pub(crate) fn unready(&mut self) {
+        if !std::mem::take(&mut self.ready) {
+            return;
+        }
+        let ran = self.backoff.run_time().unwrap_or_default();
+        let rare = self.rare();
+        let goes_on = rare.outage_since.is_some() && ran < rare.outage_len;
+        if !goes_on {
+            rare.outage_since = Some(Instant::now());
+        }
+    }
+
+    /// Ready, or not, as its run says.
+    pub(crate) fn set_ready(&mut self, ready: bool) {
+        if !ready {
+            self.unready();
+            return;
+        }
+        if !self.ready
+            && let Some(rare) = &mut self.rare
+            && let Some(since) = rare.outage_since
+        {
+            rare.outage_len = since.elapsed();
+        }
+        self.ready = true;
+    }
+
+    /// How long the child has been out (not ready), for the readiness
+    /// grace: since its current outage began, or since it entered its
+    /// current phase if it was never ready. An outage goes on through runs
+    /// shorter than itself: a child that crash loops, ready for an instant
+    /// after each short backoff, is out since it first failed; one that
+    /// runs for minutes and restarts in a second has outages of a second.
+    pub(crate) fn unready_for(&self) -> Duration {
+        match self.rare.as_ref().and_then(|rare| rare.outage_since) {
+            Some(since) => since.elapsed(),
+            None => self.lifecycle.time_in_phase(),
+        }
+    }
+
     /// The state few children use, made on first use.
     pub(crate) fn rare(&mut self) -> &mut Rare {
         self.rare.get_or_insert_default()
@@ -533,7 +585,7 @@ impl SlotState {
             return Aborted::Nothing;
         };
         self.generation += 1;
-        self.ready = false;
+        self.unready();
         self.awaited = false;
         if let Some(task) = task {
             task.abort();
@@ -574,7 +626,7 @@ impl SlotState {
         }
         // `awaited` stays: the control loop tells from it that the run
         // ended before it was ready.
-        self.ready = false;
+        self.unready();
         if let Some(error) = outcome.error() {
             self.lifecycle.record_failure(error);
         }
@@ -650,7 +702,7 @@ impl SlotState {
         }
         tx.apply(lc, None, |lc| lc.transition_to_terminated(reason));
         self.stop = None;
-        self.ready = false;
+        self.unready();
         self.awaited = false;
         Some(self.lifecycle.cumulative_running_time())
     }

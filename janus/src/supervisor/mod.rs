@@ -223,6 +223,7 @@ impl JanusSupervisor {
             start_timeout: Duration::MAX,
             dynamic: None,
             auto_shutdown: crate::strategy::AutoShutdown::Never,
+            readiness_grace: Duration::ZERO,
         };
         Self {
             handle: SupervisorHandle::root(settings, metrics, DEFAULT_EVENT_CAPACITY),
