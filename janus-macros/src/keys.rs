@@ -237,6 +237,7 @@ pub(crate) const BACKOFF_KEYS: Table<BackoffKey> = Table {
 pub(crate) enum BreakerKey {
     MaxFailures,
     Window,
+    ResetAfter,
 }
 
 pub(crate) const BREAKER_KEYS: Table<BreakerKey> = Table {
@@ -244,6 +245,7 @@ pub(crate) const BREAKER_KEYS: Table<BreakerKey> = Table {
     keys: &[
         ("max_failures", BreakerKey::MaxFailures),
         ("window", BreakerKey::Window),
+        ("reset_after", BreakerKey::ResetAfter),
     ],
     elsewhere: &[],
 };

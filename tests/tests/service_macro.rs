@@ -480,3 +480,26 @@ fn what_a_backoff_does_not_write_is_the_runtime_default() {
         }
     );
 }
+
+#[janus::service(circuit_breaker(max_failures = 5, window = "60s", reset_after = "5m"))]
+struct HealingBreaker;
+
+#[janus::service]
+impl HealingBreaker {
+    #[step]
+    async fn step(&self) -> janus::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_breaker_with_reset_after_heals() {
+    assert_eq!(
+        HealingBreaker.backoff_config(),
+        Some(
+            BackoffConfig::default()
+                .with_circuit_breaker(5, Duration::from_secs(60))
+                .with_reset_after(Duration::from_secs(300))
+        )
+    );
+}

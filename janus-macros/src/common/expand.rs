@@ -35,7 +35,11 @@ pub(crate) fn backoff(bounds: Bounds, breaker: Option<Breaker>) -> TokenStream {
         Some(Breaker::On {
             max_failures,
             window,
-        }) => quote!(.with_circuit_breaker(#max_failures, #window)),
+            reset_after,
+        }) => {
+            let heals = reset_after.map(|d| quote!(.with_reset_after(#d)));
+            quote!(.with_circuit_breaker(#max_failures, #window) #heals)
+        }
     };
     let config = if base.is_none() && max.is_none() && cooldown.is_none() {
         quote!(<::janus::__private::BackoffConfig as ::core::default::Default>::default())

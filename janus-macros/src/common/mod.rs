@@ -37,12 +37,14 @@ pub(crate) struct Bounds {
     pub(crate) cooldown: Option<DurationLit>,
 }
 
-/// A circuit breaker: off, or open after `max_failures` within `window`.
+/// A circuit breaker: off, or open after `max_failures` within `window`;
+/// with `reset_after`, it heals.
 #[derive(Clone, Copy)]
 pub(crate) enum Breaker {
     Off,
     On {
         max_failures: u32,
         window: DurationLit,
+        reset_after: Option<DurationLit>,
     },
 }

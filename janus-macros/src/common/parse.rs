@@ -275,8 +275,9 @@ pub(crate) fn backoff(value: &Value, syntax: Syntax, errors: &mut Errors) -> Opt
     Some(bounds)
 }
 
-/// A circuit breaker: `circuit_breaker(max_failures = 5, window = "60s")`
-/// or off (`circuit_breaker = "off"`), in either syntax.
+/// A circuit breaker: `circuit_breaker(max_failures = 5, window = "60s")`,
+/// optionally `reset_after = "5m"` (it heals), or off
+/// (`circuit_breaker = "off"`), in either syntax.
 pub(crate) fn breaker(value: &Value, syntax: Syntax, errors: &mut Errors) -> Option<Breaker> {
     let on = syntax.nested(
         "circuit_breaker",
@@ -294,7 +295,7 @@ pub(crate) fn breaker(value: &Value, syntax: Syntax, errors: &mut Errors) -> Opt
         };
     };
     let before = errors.count();
-    let (mut max_failures, mut window) = (None, None);
+    let (mut max_failures, mut window, mut reset_after) = (None, None, None);
     for entry in &map.entries {
         match BREAKER_KEYS.lookup(&entry.key, errors) {
             Some(BreakerKey::MaxFailures) => {
@@ -310,6 +311,11 @@ pub(crate) fn breaker(value: &Value, syntax: Syntax, errors: &mut Errors) -> Opt
                     set_once(errors, &mut window, &entry.key, w);
                 }
             }
+            Some(BreakerKey::ResetAfter) => {
+                if let Some(d) = nonzero_duration(&entry.value, syntax, "reset_after", errors) {
+                    set_once(errors, &mut reset_after, &entry.key, d);
+                }
+            }
             None => {}
         }
     }
@@ -317,6 +323,7 @@ pub(crate) fn breaker(value: &Value, syntax: Syntax, errors: &mut Errors) -> Opt
         (Some(max_failures), Some(window)) => Some(Breaker::On {
             max_failures,
             window,
+            reset_after,
         }),
         // What is missing follows from an error already reported.
         _ if errors.count() > before => None,

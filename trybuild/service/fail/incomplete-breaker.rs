@@ -9,4 +9,7 @@ struct Pump;
 #[janus::service(circuit_breaker = "sometimes")]
 struct Drain;
 
+#[janus::service(circuit_breaker(max_failures = 5, window = "60s", reset_after = "0s"))]
+struct Sump;
+
 fn main() {}
