@@ -62,9 +62,34 @@ impl SystemdNotifier {
     }
 }
 
-fn notify(state: NotifyState<'_>) {
-    if let Err(error) = sd_notify::notify(&[state]) {
-        tracing::warn!(%error, "systemd notification failed");
+/// Sends the notifications from a thread of its own: sending on the
+/// notification socket blocks while its reader lags (a full datagram queue),
+/// which must stall neither a runtime worker nor the tree. What cannot be
+/// queued then is dropped, with a warning: a watchdog ping comes again.
+struct Sender {
+    queue: std::sync::mpsc::SyncSender<NotifyState<'static>>,
+}
+
+impl Sender {
+    fn start() -> std::io::Result<Self> {
+        let (queue, notifications) = std::sync::mpsc::sync_channel::<NotifyState<'static>>(4);
+        std::thread::Builder::new()
+            .name("janus-systemd-notify".into())
+            .spawn(move || {
+                // Ends when the notifier's run drops its sender.
+                for state in notifications {
+                    if let Err(error) = sd_notify::notify(&[state]) {
+                        tracing::warn!(%error, "systemd notification failed");
+                    }
+                }
+            })?;
+        Ok(Self { queue })
+    }
+
+    fn notify(&self, state: NotifyState<'static>) {
+        if self.queue.try_send(state).is_err() {
+            tracing::warn!("systemd is not reading its notifications: one dropped");
+        }
     }
 }
 
@@ -82,6 +107,8 @@ impl JanusService for SystemdNotifier {
         let tree = crate::context::root().ok_or_else(|| {
             anyhow::anyhow!("the systemd notifier runs outside a supervision tree")
         })?;
+        let sender = Sender::start()?;
+        let notify = |state| sender.notify(state);
         let watchdog = sd_notify::watchdog_enabled();
         let mut readiness = tokio::time::interval(self.poll);
         let mut ready = false;
