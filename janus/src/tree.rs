@@ -652,16 +652,17 @@ impl SupervisorSpec {
 
     /// Starts the tree on the current tokio runtime and returns at once,
     /// while its children start (as `tokio::spawn` returns before the task
-    /// runs): to subscribe to its events before any happens, say.
-    /// [`SupervisorHandle::started`] waits for the start to complete, and
-    /// says whether it did.
+    /// runs). [`SupervisorHandle::started`] waits for the start to
+    /// complete, and says whether it did. On a multi-thread runtime the
+    /// children may start before the caller can subscribe to the tree's
+    /// events: [`spawn_with_events`](Self::spawn_with_events) subscribes
+    /// first.
     ///
     /// ```
     /// # use janus::prelude::*;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), janus::tree::SupervisorError> {
     /// let tree = SupervisorSpec::new("desk").spawn()?;
-    /// let mut events = tree.subscribe(); // sees the children start
     /// tree.started().await?;
     /// tree.shutdown();
     /// tree.wait().await?;
@@ -680,6 +681,40 @@ impl SupervisorSpec {
         self.spawn_with_metrics(crate::metrics::metrics().clone())
     }
 
+    /// [`spawn`](Self::spawn), with a stream of the tree's lifecycle events
+    /// subscribed before anything starts: it sees every child start, on
+    /// any runtime.
+    ///
+    /// ```
+    /// # use janus::prelude::*;
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), janus::tree::SupervisorError> {
+    /// let feed = janus::adapters::service_fn("feed", |cancel| async move {
+    ///     cancel.cancelled().await;
+    ///     Ok(())
+    /// });
+    /// let (tree, mut events) = SupervisorSpec::new("desk").child(feed).spawn_with_events()?;
+    /// let first = events.recv().await.expect("an event").expect("not lagged");
+    /// assert_eq!(first.path, "desk/feed");
+    /// tree.shutdown();
+    /// tree.wait().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, like `tokio::spawn`.
+    pub fn spawn_with_events(self) -> Result<(SupervisorHandle, EventStream), SupervisorError> {
+        let (handle, events) = self.launch(crate::metrics::metrics().clone(), true)?;
+        // Always subscribed by `launch` when asked.
+        let events = events.unwrap_or_else(|| handle.subscribe());
+        Ok((handle, events))
+    }
+
     /// [`spawn`](Self::spawn), publishing Prometheus series to `metrics`.
     ///
     /// # Errors
@@ -689,6 +724,15 @@ impl SupervisorSpec {
         self,
         metrics: JanusMetrics,
     ) -> Result<SupervisorHandle, SupervisorError> {
+        self.launch(metrics, false).map(|(handle, _)| handle)
+    }
+
+    /// Starts the tree; with `subscribe`, subscribes to its events first.
+    fn launch(
+        self,
+        metrics: JanusMetrics,
+        subscribe: bool,
+    ) -> Result<(SupervisorHandle, Option<EventStream>), SupervisorError> {
         self.validate()?;
         let handle = SupervisorHandle::root(
             self.settings(Arc::from(self.name.as_str()), None),
@@ -696,11 +740,12 @@ impl SupervisorSpec {
             self.event_capacity,
         );
         handle.set_forced_exit(self.forced_exit);
+        let events = subscribe.then(|| handle.subscribe());
         let built = self.build(&handle.core);
         // Also after a failure: the control loop stops what started.
         handle.core.spawn_actor();
         built?;
-        Ok(handle)
+        Ok((handle, events))
     }
 
     /// [`start`](Self::start), publishing Prometheus series to `metrics`.
