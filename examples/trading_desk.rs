@@ -1,36 +1,49 @@
-//! The Janus tour: a three-level supervision tree of macro-declared services.
-//! One feed is flaky, the risk engine panics now and then, the order gateway
-//! is slow to stop. Watch every transition, then stop with Ctrl-C (twice to
-//! force it) or let `--duration` stop it; a summary table prints on exit.
+//! The Janus tour: a three-level supervision tree of macro-declared
+//! services, started in order, failing and recovering for as long as it
+//! runs, and driven by an operator through its handle. Stop it with Ctrl-C
+//! (twice to force it) or let `--duration` stop it; a summary table prints
+//! on exit.
 //!
 //! ```text
 //! cargo run --example trading_desk
-//! cargo run --example trading_desk -- --duration 10s --status 127.0.0.1:9898
+//! cargo run --example trading_desk -- --duration 60s --status localhost:9898
 //! curl -s localhost:9898/readyz; curl -s localhost:9898/status; curl -s localhost:9898/metrics
 //! ```
 //!
 //! ```text
-//! trading-desk (rest_for_one)
+//! trading-desk (rest_for_one; started in order, each child once the one before is ready)
 //! ├── market-data (one_for_one)
 //! │   ├── binance        steady
-//! │   └── kraken         flaky: fails every 8th poll
+//! │   └── kraken         drops its connection every 10 s
 //! ├── risk (one_for_all)
-//! │   ├── risk-engine    panics every 12th check
+//! │   ├── risk-engine    panics every 12th check; its breaker opens, then heals
 //! │   └── limits         steady
-//! ├── order-gateway      critical, slow to stop
+//! ├── order-gateway      critical; starts once market data is connected; slow to stop
 //! ├── status-http        /metrics /healthz /readyz /status
+//! ├── order-batches      dynamic: one worker per incoming batch of orders
 //! └── systemd-notify     (with `--features systemd`)
 //! ```
+//!
+//! The operator (a task holding the tree's handle) feeds order batches to
+//! `order-batches`, adds a feed to `market-data` through its nested handle,
+//! stops and restarts it, and adds and removes an auditor at the root.
+//! Every lifecycle transition is printed once, with its reason; Janus's own
+//! logs are off unless `RUST_LOG` asks for them (`RUST_LOG=info`).
 
-use std::net::SocketAddr;
+use std::io::IsTerminal as _;
+use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use janus::adapters::service_fn;
 use janus::http::StatusServer;
 use janus::prelude::*;
+use janus::tree::{DynamicSupervisorSpec, SupervisorHandle};
 
-/// Polls an exchange; fails every `fail_every` polls (0: never).
-#[janus::service(name = exchange, backoff(base = "200ms", max = "5s"))]
+/// Polls an exchange, once connected; fails every `fail_every` polls (0:
+/// never). Ready once `connect` has returned: the tree starts the next
+/// child only then.
+#[janus::service(name = exchange, backoff(base = "200ms", max = "5s", cooldown = "5s"))]
 struct Feed {
     exchange: String,
     fail_every: u64,
@@ -51,7 +64,8 @@ impl Feed {
 impl Feed {
     #[on_start]
     async fn connect(&self) -> janus::Result<()> {
-        tracing::debug!(exchange = %self.exchange, "connected");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tracing::info!("{}: connected", self.exchange);
         Ok(())
     }
 
@@ -65,8 +79,12 @@ impl Feed {
     }
 }
 
-/// Checks risk; panics on every 12th check.
-#[janus::service(backoff(base = "500ms", max = "5s"))]
+/// Checks risk; panics on every 12th check. Three panics within 30 s open
+/// its breaker; 10 s later a trial run closes it again.
+#[janus::service(
+    backoff(base = "500ms", max = "5s", cooldown = "2s"),
+    circuit_breaker(max_failures = 3, window = "30s", reset_after = "10s")
+)]
 #[derive(Default)]
 struct RiskEngine {
     checks: AtomicU64,
@@ -88,7 +106,8 @@ async fn limits() -> janus::Result<()> {
     Ok(())
 }
 
-/// Sends orders; takes a while to drain them on shutdown.
+/// Sends orders; takes a while to drain them on shutdown. Declared after
+/// `market-data`, it starts once both feeds are connected.
 #[janus::service(name = "order-gateway", shutdown_timeout = "3s")]
 #[derive(Default)]
 struct OrderGateway;
@@ -97,6 +116,7 @@ struct OrderGateway;
 impl OrderGateway {
     #[run]
     async fn serve(&self, cancel: CancellationToken) -> janus::Result<()> {
+        tracing::info!("order-gateway: market data connected, accepting orders");
         cancel.cancelled().await;
         Ok(())
     }
@@ -109,7 +129,38 @@ impl OrderGateway {
     }
 }
 
+/// A batch of orders for the gateway.
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    id: u64,
+    orders: u32,
+}
+
+/// Sends one batch, then completes: a short-lived child of the dynamic
+/// `order-batches`, forgotten once done.
+#[janus::service(name = "batch", restart = "on_failure")]
+struct BatchWorker {
+    batch: Batch,
+}
+
+#[janus::service]
+impl BatchWorker {
+    #[run]
+    async fn send(&self, cancel: CancellationToken) -> janus::Result<()> {
+        let Batch { id, orders } = self.batch;
+        let sending = tokio::time::sleep(Duration::from_millis(u64::from(orders) * 40));
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = sending => tracing::info!("batch {id}: {orders} orders sent"),
+        }
+        Ok(())
+    }
+}
+
 fn tree(status: StatusServer) -> SupervisorSpec {
+    let order_batches =
+        DynamicSupervisorSpec::new("order-batches", |batch: Batch| BatchWorker { batch })
+            .with_max_children(8);
     let tree = janus::supervisor! {
         name: "trading-desk",
         strategy: rest_for_one,
@@ -119,7 +170,7 @@ fn tree(status: StatusServer) -> SupervisorSpec {
             janus::supervisor! {
                 name: "market-data",
                 intensity: { restarts: 20, within: "60s" },
-                children: [Feed::new("binance", 0), Feed::new("kraken", 8)],
+                children: [Feed::new("binance", 0), Feed::new("kraken", 40)],
             },
             janus::supervisor! {
                 name: "risk",
@@ -130,82 +181,159 @@ fn tree(status: StatusServer) -> SupervisorSpec {
             OrderGateway => { critical: true },
             status,
         ],
-    };
+    }
+    .child(order_batches);
     #[cfg(feature = "systemd")]
     let tree = tree.child(janus::systemd::SystemdNotifier::new());
     tree
 }
 
+/// What the operator does, through the tree's handle, while the tour runs:
+/// a batch of orders every 2 s, and from time to time a command.
+async fn operate(desk: SupervisorHandle) {
+    let Some(batches) = desk.dynamic::<Batch>("trading-desk/order-batches") else {
+        return;
+    };
+    let audit = || {
+        service_fn("audit", |cancel| async move {
+            cancel.cancelled().await;
+            Ok(())
+        })
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    for n in 1u64.. {
+        tick.tick().await;
+        if desk.is_shutting_down() {
+            return;
+        }
+        let batch = Batch {
+            id: n,
+            orders: 5 + u32::try_from(n % 20).unwrap_or(0),
+        };
+        match batches.start_child(batch) {
+            Ok(id) => tracing::info!("operator: batch {n} → order-batches/{id}"),
+            Err(error) => tracing::warn!("operator: batch {n} refused: {error}"),
+        }
+        let market_data = desk.supervisor("trading-desk/market-data");
+        let outcome = match n % 30 {
+            5 => Some((
+                "add trading-desk/audit",
+                desk.add_child(audit()).map_err(anyhow::Error::from),
+            )),
+            8 => market_data.map(|md| {
+                (
+                    "add market-data/coinbase",
+                    md.add_child(Feed::new("coinbase", 0)).map_err(Into::into),
+                )
+            }),
+            14 => match market_data {
+                Some(md) => Some((
+                    "stop market-data/coinbase",
+                    md.stop_child("coinbase").await.map_err(Into::into),
+                )),
+                None => None,
+            },
+            17 => match market_data {
+                Some(md) => Some((
+                    "restart market-data/coinbase",
+                    md.restart_child("coinbase").await.map_err(Into::into),
+                )),
+                None => None,
+            },
+            22 => {
+                let removed = async {
+                    if let Some(md) = &market_data {
+                        md.remove_child("coinbase").await?;
+                    }
+                    desk.remove_child("audit").await
+                };
+                Some((
+                    "remove market-data/coinbase and trading-desk/audit",
+                    removed.await.map_err(Into::into),
+                ))
+            }
+            _ => None,
+        };
+        match outcome {
+            Some((what, Ok(()))) => tracing::info!("operator: {what}"),
+            Some((what, Err(error))) => tracing::warn!("operator: {what}: {error}"),
+            None => {}
+        }
+    }
+}
+
+const USAGE: &str = "\
+Usage: trading_desk [--duration <time>] [--status <host:port>]
+
+The Janus tour: a supervision tree failing and recovering, until Ctrl-C.
+
+Options:
+  --duration <time>     stop after this long (e.g. 90s, 5m); default: run until Ctrl-C
+  --status <host:port>  where the status endpoint listens (default 127.0.0.1:9898; port 0: any)
+  -h, --help            print this help
+";
+
+#[derive(Debug)]
 struct Args {
     duration: Option<Duration>,
     status: SocketAddr,
 }
 
-fn parse_args() -> janus::Result<Args> {
-    const USAGE: &str = "usage: trading_desk [--duration 10s] [--status 127.0.0.1:9898]";
-    let mut args = std::env::args().skip(1);
+/// The command line; `Ok(None)` after printing the help.
+fn parse_args() -> Result<Option<Args>, lexopt::Error> {
+    use lexopt::prelude::*;
     let mut parsed = Args {
         duration: None,
         status: janus::http::DEFAULT_ADDRESS,
     };
-    while let Some(arg) = args.next() {
-        let Some(value) = args.next() else {
-            janus::anyhow::bail!("{arg} needs a value; {USAGE}");
-        };
-        match arg.as_str() {
-            "--duration" => parsed.duration = Some(humantime::parse_duration(&value)?),
-            "--status" => parsed.status = value.parse()?,
-            other => janus::anyhow::bail!("unknown argument {other}; {USAGE}"),
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => {
+                print!("{USAGE}");
+                return Ok(None);
+            }
+            Long("duration") => {
+                let value = parser.value()?.string()?;
+                let duration = humantime::parse_duration(&value)
+                    .map_err(|e| format!("invalid --duration '{value}': {e}"))?;
+                parsed.duration = Some(duration);
+            }
+            Long("status") => {
+                let value = parser.value()?.string()?;
+                parsed.status = value
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut addresses| addresses.next())
+                    .ok_or_else(|| format!("invalid --status '{value}': expected host:port"))?;
+            }
+            _ => return Err(arg.unexpected()),
         }
     }
-    Ok(parsed)
+    Ok(Some(parsed))
 }
 
-fn print_summary(handle: &janus::tree::SupervisorHandle) {
+fn print_summary(handle: &SupervisorHandle) {
     println!();
     println!(
-        "{:<34} {:>6} {:>9}  final state",
+        "{:<40} {:>6} {:>9}  final state",
         "service", "starts", "failures"
     );
-    println!("{}", "-".repeat(72));
+    println!("{}", "-".repeat(78));
     for s in handle.snapshots() {
         let state = match &s.termination_reason {
             Some(reason) => format!("{} ({reason})", s.phase),
             None => s.phase.to_string(),
         };
         println!(
-            "{:<34} {:>6} {:>9}  {state}",
+            "{:<40} {:>6} {:>9}  {state}",
             s.path, s.start_count, s.total_failures
         );
     }
 }
 
-#[tokio::main]
-async fn main() -> janus::Result<()> {
-    // Logs on stderr; the status address and the summary on stdout.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,janus=warn".into()),
-        )
-        .init();
-    // Panics are failures Janus handles; log them as such instead of
-    // printing a backtrace banner.
-    std::panic::set_hook(Box::new(|info| tracing::error!(%info, "panic")));
-    let Args { duration, status } = parse_args()?;
-
-    let status = StatusServer::new().with_address(status);
-    let handle = tree(status.clone()).start().await?;
-    tokio::spawn(async move {
-        match status.bound_address().await {
-            Ok(address) => println!(
-                "status endpoint: http://{address}/status (also /metrics, /healthz, /readyz)"
-            ),
-            Err(error) => tracing::error!("{error}"),
-        }
-    });
-    let mut events = handle.subscribe();
+/// Prints every lifecycle transition, once, with its reason.
+fn narrate(mut events: janus::events::EventStream) {
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             let event = match event {
@@ -217,25 +345,85 @@ async fn main() -> janus::Result<()> {
             };
             match &event.reason {
                 Some(reason) => tracing::info!(
-                    "{:<30} {} -> {}  ({reason})",
+                    "{:<40} {} -> {}  ({reason})",
                     event.path,
                     event.from,
                     event.to
                 ),
-                None => tracing::info!("{:<30} {} -> {}", event.path, event.from, event.to),
+                None => tracing::info!("{:<40} {} -> {}", event.path, event.from, event.to),
             }
         }
     });
+}
+
+fn main() -> std::process::ExitCode {
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => return std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("trading_desk: {error}");
+            eprintln!("try 'trading_desk --help'");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    // Logs on stderr, coloured only for a terminal and without NO_COLOR;
+    // the status address and the summary on stdout.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,janus=off".into()),
+        )
+        .init();
+    // A panic in a service is a failure Janus reports (the transition
+    // shows it); anywhere else, the usual message.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if janus::context::current_path().is_none() {
+            default_hook(info);
+        }
+    }));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("trading_desk: cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(tour(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("trading_desk: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn tour(Args { duration, status }: Args) -> janus::Result<()> {
+    let status = StatusServer::new().with_address(status);
+    // Subscribed before anything starts: the narration misses nothing.
+    let (desk, events) = tree(status.clone()).spawn_with_events()?;
+    narrate(events);
+    desk.started().await?;
+    match status.bound_address().await {
+        Ok(address) => {
+            println!("status endpoint: http://{address}/status (also /metrics, /healthz, /readyz)");
+        }
+        Err(error) => tracing::error!("{error}"),
+    }
+    tokio::spawn(operate(desk.clone()));
     if let Some(duration) = duration {
-        let handle = handle.clone();
+        let desk = desk.clone();
         tokio::spawn(async move {
             tokio::time::sleep(duration).await;
             tracing::info!(?duration, "--duration elapsed: shutting down");
-            handle.shutdown();
+            desk.shutdown();
         });
     }
-    let result = handle.run_until_shutdown().await;
-    print_summary(&handle);
+    let result = desk.run_until_shutdown().await;
+    print_summary(&desk);
     result?;
     Ok(())
 }
