@@ -701,6 +701,16 @@ impl Core {
             shutdown_timeout: own_shutdown_timeout.is_none(),
         };
         let backoff = own_backoff.map_or_else(|| registry.defaults.backoff.clone(), Arc::new);
+        if follows.backoff {
+            // The flat supervisor's default comes from a config with public
+            // fields: it may be inconsistent.
+            backoff
+                .validate()
+                .map_err(|source| SpawnError::InvalidBackoff {
+                    service: name.to_string(),
+                    source,
+                })?;
+        }
         let shutdown_timeout = own_shutdown_timeout.unwrap_or(registry.defaults.shutdown_timeout);
         let slot = Arc::new(Slot::new(
             SlotConfig {
