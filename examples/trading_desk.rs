@@ -38,7 +38,7 @@ use std::time::Duration;
 use janus::adapters::service_fn;
 use janus::http::StatusServer;
 use janus::prelude::*;
-use janus::tree::{DynamicSupervisorSpec, SupervisorHandle};
+use janus::tree::SupervisorHandle;
 
 /// Polls an exchange, once connected; fails every `fail_every` polls (0:
 /// never). Ready once `connect` has returned: the tree starts the next
@@ -158,9 +158,6 @@ impl BatchWorker {
 }
 
 fn tree(status: StatusServer) -> SupervisorSpec {
-    let order_batches =
-        DynamicSupervisorSpec::new("order-batches", |batch: Batch| BatchWorker { batch })
-            .with_max_children(8);
     let tree = janus::supervisor! {
         name: "trading-desk",
         strategy: rest_for_one,
@@ -180,9 +177,13 @@ fn tree(status: StatusServer) -> SupervisorSpec {
             },
             OrderGateway => { critical: true },
             status,
+            janus::supervisor! {
+                name: "order-batches",
+                dynamic: |batch: Batch| BatchWorker { batch },
+                max_children: 8,
+            },
         ],
-    }
-    .child(order_batches);
+    };
     #[cfg(feature = "systemd")]
     let tree = tree.child(janus::systemd::SystemdNotifier::new());
     tree

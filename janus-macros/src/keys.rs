@@ -129,6 +129,10 @@ pub(crate) enum TreeKey {
     Shutdown,
     Backoff,
     Children,
+    Dynamic,
+    MaxChildren,
+    AutoShutdown,
+    ReadinessGrace,
 }
 
 pub(crate) const TREE_KEYS: Table<TreeKey> = Table {
@@ -141,6 +145,10 @@ pub(crate) const TREE_KEYS: Table<TreeKey> = Table {
         ("shutdown", TreeKey::Shutdown),
         ("backoff", TreeKey::Backoff),
         ("children", TreeKey::Children),
+        ("dynamic", TreeKey::Dynamic),
+        ("max_children", TreeKey::MaxChildren),
+        ("auto_shutdown", TreeKey::AutoShutdown),
+        ("readiness_grace", TreeKey::ReadinessGrace),
     ],
     elsewhere: &[],
 };
@@ -154,6 +162,8 @@ pub(crate) enum ChildKey {
     Critical,
     Expendable,
     Backoff,
+    Significant,
+    GatesReadiness,
 }
 
 pub(crate) const CHILD_KEYS: Table<ChildKey> = Table {
@@ -165,6 +175,8 @@ pub(crate) const CHILD_KEYS: Table<ChildKey> = Table {
         ("critical", ChildKey::Critical),
         ("expendable", ChildKey::Expendable),
         ("backoff", ChildKey::Backoff),
+        ("significant", ChildKey::Significant),
+        ("gates_readiness", ChildKey::GatesReadiness),
     ],
     elsewhere: &[],
 };

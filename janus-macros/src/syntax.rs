@@ -9,6 +9,7 @@
 //! message shows an example the user can paste.
 
 use proc_macro2::{Span, TokenStream};
+use syn::parse::discouraged::Speculative as _;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned as _;
@@ -79,8 +80,8 @@ pub(crate) enum Value {
     List(List),
     /// A key written alone, as in `#[janus::service(critical)]`.
     Flag(Span),
-    /// Any other expression, kept for where it is.
-    Other(Span),
+    /// Any other expression: a closure, a path, a call.
+    Expr(Box<Expr>),
 }
 
 impl Value {
@@ -92,7 +93,8 @@ impl Value {
             Self::Ident(v) => v.span(),
             Self::Map(m) => m.span,
             Self::List(l) => l.span,
-            Self::Flag(span) | Self::Other(span) => *span,
+            Self::Flag(span) => *span,
+            Self::Expr(expr) => expr.span(),
         }
     }
 }
@@ -177,13 +179,15 @@ fn expr_value(expr: &Expr) -> Value {
             Lit::Str(v) => Value::Str(v.clone()),
             Lit::Int(v) => Value::Int(v.clone()),
             Lit::Bool(v) => Value::Bool(v.clone()),
-            other => Value::Other(other.span()),
+            _ => Value::Expr(Box::new(expr.clone())),
         },
-        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => path
-            .path
-            .get_ident()
-            .map_or_else(|| Value::Other(path.span()), |i| Value::Ident(i.clone())),
-        other => Value::Other(other.span()),
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => {
+            path.path.get_ident().map_or_else(
+                || Value::Expr(Box::new(expr.clone())),
+                |i| Value::Ident(i.clone()),
+            )
+        }
+        other => Value::Expr(Box::new(other.clone())),
     }
 }
 
@@ -229,8 +233,17 @@ impl Parse for Value {
             input.parse().map(Value::Int)
         } else if lookahead.peek(LitBool) {
             input.parse().map(Value::Bool)
-        } else if lookahead.peek(Ident) {
-            input.parse().map(Value::Ident)
+        } else if input.peek(Ident) {
+            // A word (`one_for_all`), or the start of an expression
+            // (`Worker::new`, `make(3)`).
+            let fork = input.fork();
+            let ident: Ident = fork.parse()?;
+            if fork.is_empty() || fork.peek(Token![,]) {
+                input.advance_to(&fork);
+                Ok(Value::Ident(ident))
+            } else {
+                input.parse().map(|e| Value::Expr(Box::new(e)))
+            }
         } else if lookahead.peek(syn::token::Brace) {
             input.parse().map(Value::Map)
         } else if lookahead.peek(syn::token::Bracket) {
@@ -241,6 +254,9 @@ impl Parse for Value {
                 span: bracket.span.join(),
                 items: items.into_iter().collect(),
             }))
+        } else if input.peek(Token![|]) || input.peek(Token![move]) || input.peek(Token![||]) {
+            // A closure: a dynamic supervisor's template.
+            input.parse().map(|e| Value::Expr(Box::new(e)))
         } else {
             Err(lookahead.error())
         }

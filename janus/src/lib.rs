@@ -205,7 +205,10 @@ pub mod __private {
     pub use crate::backoff::BackoffConfig;
     pub use crate::macro_support::{ServiceDefinition, drive, step_loop};
     pub use crate::service::{JanusService, RestartPolicy};
-    pub use crate::tree::{ChildOptions, ShutdownOrder, StartOrder, Strategy, SupervisorSpec};
+    pub use crate::tree::{
+        AutoShutdown, ChildOptions, DynamicSupervisorSpec, ShutdownOrder, StartOrder, Strategy,
+        SupervisorSpec,
+    };
     pub use anyhow;
     pub use async_trait::async_trait;
     pub use tokio_util::sync::CancellationToken;

@@ -162,3 +162,92 @@ async fn an_expendable_child_is_declared_in_the_macro() {
         "{error}"
     );
 }
+
+/// Sends one batch, then completes.
+#[janus::service(name = name)]
+struct Batch {
+    name: String,
+    orders: u32,
+}
+
+impl Batch {
+    fn new(name: &str, orders: u32) -> Self {
+        Self {
+            name: name.to_owned(),
+            orders,
+        }
+    }
+}
+
+#[janus::service]
+impl Batch {
+    #[run]
+    async fn send(&self, cancel: CancellationToken) -> janus::Result<()> {
+        let sending = tokio::time::sleep(Duration::from_millis(u64::from(self.orders)));
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = sending => {}
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dynamic_supervisor_is_declared_with_its_template() {
+    let desk = janus::supervisor! {
+        name: "desk",
+        readiness_grace: "5s",
+        children: [
+            MarketDataFeed::new("binance"),
+            janus::supervisor! {
+                name: "batches",
+                dynamic: |orders: u32| Batch::new("batch", orders),
+                max_children: 2,
+                intensity: { restarts: 5, within: "10s" },
+                shutdown: { timeout: "1s" },
+            },
+        ],
+    }
+    .start_with_metrics(JanusMetrics::new())
+    .await
+    .expect("starts");
+    let batches = desk
+        .dynamic::<u32>("desk/batches")
+        .expect("dynamic, of u32");
+    let first = batches.start_child(100).expect("started");
+    batches.start_child(200).expect("started");
+    assert!(batches.start_child(300).is_err(), "max_children: 2");
+    assert_eq!(first.name(), "batch-1");
+    let snapshot = desk
+        .snapshot(&format!("desk/batches/{first}"))
+        .expect("listed");
+    assert_eq!(snapshot.shutdown_timeout_ms, Some(1_000));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(batches.count_children(), 0, "done and forgotten");
+    desk.shutdown();
+    desk.wait().await.expect("stops");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_ends_when_its_significant_children_are_done() {
+    let job = janus::supervisor! {
+        name: "import",
+        auto_shutdown: all_significant,
+        children: [
+            MarketDataFeed::new("progress") => { gates_readiness: true },
+            Batch::new("load", 500) => { significant: true, restart: on_failure },
+            Batch::new("index", 900) => { significant: true },
+        ],
+    }
+    .start_with_metrics(JanusMetrics::new())
+    .await
+    .expect("starts");
+    let started = tokio::time::Instant::now();
+    job.wait().await.expect("ends normally");
+    assert_eq!(started.elapsed(), Duration::from_millis(900));
+    assert!(
+        job.snapshots()
+            .iter()
+            .all(|s| s.phase == ServicePhase::Terminated)
+    );
+}

@@ -20,7 +20,7 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned as _;
 
-use super::{Intensity, Order, StartOrder, Strategy, Tree};
+use super::{AutoShutdown, Intensity, Order, StartOrder, Strategy, Tree};
 use crate::common::expand::backoff;
 
 /// Expands `tree` (`None` if it could not be read); `checked` holds the
@@ -62,6 +62,22 @@ pub(super) fn tree(tree: Option<&Tree>, checked: Result<(), TokenStream>) -> Tok
         let backoff = backoff(bounds, None);
         calls.push(quote!(.with_backoff(#backoff)));
     }
+    if let Some(auto_shutdown) = tree.auto_shutdown {
+        calls.push(quote!(.with_auto_shutdown(#auto_shutdown)));
+    }
+    if let Some(grace) = tree.readiness_grace {
+        calls.push(quote!(.with_readiness_grace(#grace)));
+    }
+    if let Some(template) = &tree.dynamic {
+        // Checked: no strategy, start order, shutdown order or children.
+        if let Some(max) = tree.max_children {
+            let max = proc_macro2::Literal::usize_unsuffixed(max as usize);
+            calls.push(quote!(.with_max_children(#max)));
+        }
+        return quote! {
+            ::janus::__private::DynamicSupervisorSpec::new(#name, #template) #(#calls)*
+        };
+    }
     for child in tree.children.iter().flat_map(|c| &c.list) {
         let settings = &child.settings;
         let mut options = Vec::new();
@@ -83,6 +99,12 @@ pub(super) fn tree(tree: Option<&Tree>, checked: Result<(), TokenStream>) -> Tok
         if let Some(bounds) = settings.backoff {
             let backoff = backoff(bounds, None);
             options.push(quote!(.with_backoff(#backoff)));
+        }
+        if let Some((significant, _)) = &settings.significant {
+            options.push(quote!(.with_significant(#significant)));
+        }
+        if let Some(gates) = settings.gates_readiness {
+            options.push(quote!(.with_gates_readiness(#gates)));
         }
         // Spanned at the child, so that a child that is not a service is
         // reported there.
@@ -111,6 +133,16 @@ impl ToTokens for StartOrder {
         tokens.extend(match self {
             Self::Ordered => quote!(::janus::__private::StartOrder::Ordered),
             Self::Concurrent => quote!(::janus::__private::StartOrder::Concurrent),
+        });
+    }
+}
+
+impl ToTokens for AutoShutdown {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(match self {
+            Self::Never => quote!(::janus::__private::AutoShutdown::Never),
+            Self::AnySignificant => quote!(::janus::__private::AutoShutdown::AnySignificant),
+            Self::AllSignificant => quote!(::janus::__private::AutoShutdown::AllSignificant),
         });
     }
 }

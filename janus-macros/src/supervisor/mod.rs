@@ -40,9 +40,23 @@ struct Tree {
     shutdown: Option<Shutdown>,
     backoff: Option<Bounds>,
     children: Option<Children>,
-    /// The keys written, valid or not: a key written wrongly is reported
-    /// as wrong, not also as missing.
-    written: Vec<TreeKey>,
+    /// `dynamic: |arg: A| make(arg)`: the template of a dynamic
+    /// supervisor's children (instead of `children`).
+    dynamic: Option<syn::Expr>,
+    max_children: Option<u32>,
+    auto_shutdown: Option<AutoShutdown>,
+    readiness_grace: Option<DurationLit>,
+    /// The keys written, valid or not, each with its token: a key written
+    /// wrongly is reported as wrong, not also as missing; a key that does
+    /// not go with another is reported at itself.
+    written: Vec<(TreeKey, syn::Ident)>,
+}
+
+#[derive(Clone, Copy)]
+enum AutoShutdown {
+    Never,
+    AnySignificant,
+    AllSignificant,
 }
 
 #[derive(Clone, Copy)]
@@ -105,4 +119,8 @@ struct ChildSettings {
     critical: Option<bool>,
     expendable: Option<bool>,
     backoff: Option<Bounds>,
+    /// With the key, to report a significant child under a supervisor
+    /// without `auto_shutdown` there.
+    significant: Option<(bool, syn::Ident)>,
+    gates_readiness: Option<bool>,
 }

@@ -1,10 +1,12 @@
 //! Reads `supervisor!`'s input into a [`Tree`].
 
 use super::{
-    Child, ChildSettings, Children, Intensity, Order, Shutdown, Start, StartOrder, Strategy, Tree,
+    AutoShutdown, Child, ChildSettings, Children, Intensity, Order, Shutdown, Start, StartOrder,
+    Strategy, Tree,
 };
 use crate::common::parse::{
-    backoff, count, flag, name, nonzero_duration, policy, set_once, timeout, word,
+    backoff, count, duration, flag, name, nonzero_duration, policy, positive, set_once, timeout,
+    word,
 };
 use crate::errors::Errors;
 use crate::keys::{
@@ -21,7 +23,7 @@ pub(super) fn tree(input: TreeInput, errors: &mut Errors) -> Tree {
         let Some(key) = TREE_KEYS.lookup(&entry.key, errors) else {
             continue;
         };
-        tree.written.push(key);
+        tree.written.push((key, entry.key.clone()));
         let (value, k) = (&entry.value, &entry.key);
         match key {
             TreeKey::Name => {
@@ -68,6 +70,38 @@ pub(super) fn tree(input: TreeInput, errors: &mut Errors) -> Tree {
             TreeKey::Children => {
                 if let Some(c) = children(value, errors) {
                     set_once(errors, &mut tree.children, k, c);
+                }
+            }
+            TreeKey::Dynamic => {
+                if let Some(t) = template(value, errors) {
+                    set_once(errors, &mut tree.dynamic, k, t);
+                }
+            }
+            TreeKey::MaxChildren => {
+                let zero = "`max_children` must be at least 1; leave it out for no limit";
+                if let Some(n) = positive(value, SYNTAX, "max_children", zero, errors) {
+                    set_once(errors, &mut tree.max_children, k, n);
+                }
+            }
+            TreeKey::AutoShutdown => {
+                let auto = word(
+                    value,
+                    SYNTAX,
+                    "auto_shutdown",
+                    &[
+                        ("never", AutoShutdown::Never),
+                        ("any_significant", AutoShutdown::AnySignificant),
+                        ("all_significant", AutoShutdown::AllSignificant),
+                    ],
+                    errors,
+                );
+                if let Some(a) = auto {
+                    set_once(errors, &mut tree.auto_shutdown, k, a);
+                }
+            }
+            TreeKey::ReadinessGrace => {
+                if let Some(d) = duration(value, SYNTAX, "readiness_grace", errors) {
+                    set_once(errors, &mut tree.readiness_grace, k, d);
                 }
             }
         }
@@ -206,6 +240,22 @@ fn shutdown(value: &Value, errors: &mut Errors) -> Option<Shutdown> {
     Some(shutdown)
 }
 
+/// A dynamic supervisor's template: a closure or a function, `|order:
+/// Order| Worker::new(order)`.
+fn template(value: &Value, errors: &mut Errors) -> Option<syn::Expr> {
+    match value {
+        Value::Expr(expr) => Some((**expr).clone()),
+        Value::Ident(ident) => Some(syn::parse_quote!(#ident)),
+        other => {
+            errors.at_span(
+                other.span(),
+                "expected the template of the children: `dynamic: |order: Order| Worker::new(order)`",
+            );
+            None
+        }
+    }
+}
+
 fn children(value: &Value, errors: &mut Errors) -> Option<Children> {
     let Value::List(list) = value else {
         errors.at_span(value.span(), "expected a list: `children: [a(), b()]`");
@@ -265,6 +315,16 @@ fn settings(map: &Map, errors: &mut Errors) -> ChildSettings {
             ChildKey::Backoff => {
                 if let Some(b) = backoff(value, SYNTAX, errors) {
                     set_once(errors, &mut settings.backoff, k, b);
+                }
+            }
+            ChildKey::Significant => {
+                if let Some(s) = flag(value, SYNTAX, "significant", errors) {
+                    set_once(errors, &mut settings.significant, k, (s, k.clone()));
+                }
+            }
+            ChildKey::GatesReadiness => {
+                if let Some(g) = flag(value, SYNTAX, "gates_readiness", errors) {
+                    set_once(errors, &mut settings.gates_readiness, k, g);
                 }
             }
         }
