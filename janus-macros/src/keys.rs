@@ -111,11 +111,12 @@ pub(crate) const FN_KEYS: Table<ServiceKey> = Table {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StepKey {
     Every,
+    Recv,
 }
 
 pub(crate) const STEP_KEYS: Table<StepKey> = Table {
     within: " in `#[step(…)]`",
-    keys: &[("every", StepKey::Every)],
+    keys: &[("every", StepKey::Every), ("recv", StepKey::Recv)],
     elsewhere: &[],
 };
 

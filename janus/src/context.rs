@@ -4,6 +4,7 @@
 //! outside a supervised service.
 
 use crate::engine::context as run;
+use crate::service::StopReason;
 
 /// A handle to the root of the tree the current service runs in (what the
 /// status endpoint and the systemd notifier report on), or `None` outside a
@@ -43,6 +44,38 @@ pub fn mark_not_ready() {
 /// supervised service.
 pub fn heartbeat() {
     run::heartbeat();
+}
+
+/// Why the supervisor asked the current run to stop, if it has: for a
+/// service that drains its work on a shutdown but not before a restart,
+/// say. `None` while it is not asked, and outside a supervised service.
+/// (`#[on_stop]` methods of `#[janus::service]` get the whole answer, a
+/// [`StopReason`].)
+///
+/// ```
+/// assert_eq!(janus::context::stop_requested(), None);
+/// ```
+#[must_use]
+pub fn stop_requested() -> Option<StopReason> {
+    use crate::engine::slot::StopWhy;
+    run::stop_requested().map(|why| match why {
+        StopWhy::Shutdown => StopReason::Shutdown,
+        StopWhy::Group => StopReason::GroupRestart,
+        StopWhy::Command => StopReason::Command,
+        StopWhy::StartTimeout => StopReason::Failed,
+    })
+}
+
+/// Why a run ended, once it has: what the supervisor asked
+/// ([`stop_requested`]), or else whether it failed or completed.
+pub(crate) fn run_ended(cancelled: bool, failed: bool) -> StopReason {
+    match stop_requested() {
+        Some(StopReason::Failed) | None if failed => StopReason::Failed,
+        Some(reason) => reason,
+        // Cancelled by whoever called `run()` directly (a test, a wrapper).
+        None if cancelled => StopReason::Shutdown,
+        None => StopReason::Completed,
+    }
 }
 
 /// The tree path of the supervised service running on this task (e.g.

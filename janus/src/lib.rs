@@ -149,6 +149,7 @@ pub mod context;
 mod engine;
 mod error;
 pub mod events;
+mod inbox;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
@@ -174,6 +175,8 @@ pub use async_trait::async_trait;
 /// The token `run()` receives: cancelled when the service is asked to stop.
 pub use tokio_util::sync::CancellationToken;
 
+pub use inbox::{Inbox, InboxReceiver};
+
 /// `anyhow`, which services use for errors; re-exported so that a crate
 /// depending on `janus` alone can name `janus::anyhow::…` (or [`Result`]).
 pub use anyhow;
@@ -192,9 +195,11 @@ pub mod prelude {
     #[doc(no_inline)]
     pub use crate::CancellationToken;
     #[doc(no_inline)]
-    pub use crate::service::{JanusService, RestartPolicy};
+    pub use crate::service::{JanusService, RestartPolicy, StopReason};
     #[doc(no_inline)]
     pub use crate::tree::SupervisorSpec;
+    #[doc(no_inline)]
+    pub use crate::Inbox;
     #[doc(no_inline)]
     pub use crate::{service, supervisor};
 }
@@ -203,7 +208,13 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::backoff::BackoffConfig;
-    pub use crate::macro_support::{ServiceDefinition, drive, step_loop};
+    pub use crate::Inbox;
+    pub use crate::macro_support::{
+        IntoServiceResult, IntoState, ServiceDefinition, drive, drive_with_state, interval,
+        step_loop, step_once, yield_budget,
+    };
+    pub use crate::service::StopReason;
+    pub use tokio;
     pub use crate::service::{JanusService, RestartPolicy};
     pub use crate::tree::{
         AutoShutdown, ChildOptions, DynamicSupervisorSpec, ShutdownOrder, StartOrder, Strategy,

@@ -50,16 +50,129 @@ pub trait IntoServiceResult {
     fn into_service_result(self) -> anyhow::Result<()>;
 }
 
+#[diagnostic::do_not_recommend]
 impl IntoServiceResult for () {
     fn into_service_result(self) -> anyhow::Result<()> {
         Ok(())
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<E: Into<anyhow::Error>> IntoServiceResult for Result<(), E> {
     fn into_service_result(self) -> anyhow::Result<()> {
         self.map_err(Into::into)
     }
+}
+
+/// What an `#[on_start]` may return: nothing, `Result<(), E>` (no state),
+/// or `Result<S, E>`, whose `Ok` value is the run's state.
+#[diagnostic::on_unimplemented(
+    message = "an #[on_start] method must return `janus::Result<S>` (its `Ok` value is the run's state, `()` for none) or nothing, not `{Self}`"
+)]
+pub trait IntoState<S> {
+    /// The state, or the error that failed the start.
+    ///
+    /// # Errors
+    ///
+    /// The start's error.
+    fn into_state(self) -> anyhow::Result<S>;
+}
+
+#[diagnostic::do_not_recommend]
+impl IntoState<()> for () {
+    fn into_state(self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<S, E: Into<anyhow::Error>> IntoState<S> for Result<S, E> {
+    fn into_state(self) -> anyhow::Result<S> {
+        self.map_err(Into::into)
+    }
+}
+
+/// A run with state: `on_start` (raced against cancellation) makes it,
+/// `body` borrows it, `on_stop` gets it back (if `on_start` succeeded)
+/// with why the run ends. Returns the first error of `on_start` or
+/// `body`; a panic in `on_stop` is a failure too.
+///
+/// # Errors
+///
+/// The first error of `on_start` or `body`.
+pub async fn drive_with_state<S, Start, Body, Stop>(
+    cancel: &CancellationToken,
+    on_start: Start,
+    body: Body,
+    on_stop: Stop,
+) -> anyhow::Result<()>
+where
+    Start: Future,
+    Start::Output: IntoState<S>,
+    Body: AsyncFnOnce(&mut S) -> anyhow::Result<()>,
+    Stop: AsyncFnOnce(Option<S>, crate::service::StopReason),
+{
+    let (result, state) = async {
+        let mut state = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return (Ok(()), None),
+            started = on_start => match started.into_state() {
+                Ok(state) => state,
+                Err(error) => return (Err(error), None),
+            },
+        };
+        crate::context::mark_ready();
+        let result = body(&mut state).await;
+        (result, Some(state))
+    }
+    .await;
+    let why = crate::context::run_ended(cancel.is_cancelled(), result.is_err());
+    match AssertUnwindSafe(on_stop(state, why)).catch_unwind().await {
+        Ok(()) => result,
+        Err(panic) => {
+            let panic = crate::engine::panic_message(&*panic);
+            Err(match result {
+                Ok(()) => anyhow::anyhow!("on_stop {panic}"),
+                Err(error) => anyhow::anyhow!("{error:#} (then on_stop {panic})"),
+            })
+        }
+    }
+}
+
+/// One step, raced against cancellation (which wins ties): its result,
+/// and a heartbeat when it succeeded. `Ok` if cancelled first.
+///
+/// # Errors
+///
+/// The step's error.
+pub async fn step_once<Fut>(cancel: &CancellationToken, step: Fut) -> anyhow::Result<()>
+where
+    Fut: Future,
+    Fut::Output: IntoServiceResult,
+{
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Ok(()),
+        done = step => {
+            done.into_service_result()?;
+            crate::context::heartbeat();
+            Ok(())
+        }
+    }
+}
+
+/// The interval of a `#[step(every = …)]`: its first tick at once, and no
+/// burst after a stall ([`MissedTickBehavior::Delay`]).
+#[must_use]
+pub fn interval(period: Duration) -> tokio::time::Interval {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    interval
+}
+
+/// Lets others run between back-to-back steps that never wait.
+pub async fn yield_budget() {
+    tokio::task::coop::consume_budget().await;
 }
 
 /// `on_start` (raced against cancellation), then `body`; then `on_stop`,

@@ -222,6 +222,41 @@ pub trait JanusService: Send + Sync + 'static {
     async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()>;
 }
 
+/// Why a run of a service ends: what an `#[on_stop]` of
+/// `#[janus::service]` is told, and what
+/// [`context::stop_requested`](crate::context::stop_requested) answers
+/// while the supervisor waits for a run to stop. A service drains its work
+/// on a shutdown, and may skip that before a restart or after its own
+/// failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// Its supervisor (or the whole tree) is shutting down.
+    Shutdown,
+    /// Stopped to restart together with a sibling that failed
+    /// (`one_for_all`, `rest_for_one`).
+    GroupRestart,
+    /// An operator's `stop_child`, `restart_child` or `remove_child`.
+    Command,
+    /// The run failed: `on_start` or a step returned an error (or, started
+    /// in order, it was not ready within its start timeout).
+    Failed,
+    /// The run ended by itself: its inbox closed, or its `#[run]` returned.
+    Completed,
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Shutdown => "shutdown",
+            Self::GroupRestart => "group restart",
+            Self::Command => "command",
+            Self::Failed => "failed",
+            Self::Completed => "completed",
+        })
+    }
+}
+
 /// Smart pointers to a service are services: `Box<dyn JanusService>`,
 /// `Arc<MyService>` (to keep a handle on the service while it is supervised)…
 macro_rules! forward_through_pointer {

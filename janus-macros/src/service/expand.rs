@@ -80,7 +80,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned as _;
 
-use super::{Args, Inputs, Marked, Name, Roles, Service};
+use super::{Args, Inputs, Marked, Name, Params, Role, Roles, Service, Trigger};
 use crate::common::Policy;
 use crate::names::kebab_case;
 
@@ -118,31 +118,21 @@ fn impl_block(item: &syn::ItemImpl, roles: &Roles, fallback: bool) -> TokenStrea
     let attrs = &item.attrs;
     let items = &item.items;
     let cancel = quote!(__janus_cancel);
-    let call = |marked: &Option<Marked>| match marked {
-        Some(Marked { sig, .. }) if !fallback => {
-            let method = &sig.ident;
-            quote!(self.#method())
+    let run_body = if fallback {
+        quote!(::core::result::Result::Ok(()))
+    } else {
+        let on_start = match &roles.on_start {
+            Some(Marked { sig, .. }) => {
+                let method = &sig.ident;
+                quote!(self.#method())
+            }
+            None => quote!(::core::future::ready(())),
+        };
+        let body = body(roles, &cancel);
+        let on_stop = on_stop(roles.on_stop.as_ref());
+        quote! {
+            ::janus::__private::drive_with_state(&#cancel, #on_start, #body, #on_stop).await
         }
-        _ => quote!(::core::future::ready(())),
-    };
-    let on_start = call(&roles.on_start);
-    let on_stop = call(&roles.on_stop);
-    let body = match (&roles.run, &roles.step) {
-        _ if fallback => quote!(::core::future::ready(())),
-        (Some(Marked { sig, .. }), _) => {
-            let method = &sig.ident;
-            quote!(self.#method(#cancel.clone()))
-        }
-        (None, Some(Marked { sig, every, .. })) => {
-            let method = &sig.ident;
-            let every = match every {
-                Some(every) => quote!(::core::option::Option::Some(#every)),
-                None => quote!(::core::option::Option::None),
-            };
-            quote!(::janus::__private::step_loop(&#cancel, #every, || self.#method()))
-        }
-        // Validation reported it; this arm is reached only with errors.
-        (None, None) => quote!(::core::future::ready(())),
     };
     // Spanned at the user's type: if the struct lacks `#[janus::service]`,
     // rustc's one error (with our `on_unimplemented` note) lands there.
@@ -174,10 +164,136 @@ fn impl_block(item: &syn::ItemImpl, roles: &Roles, fallback: bool) -> TokenStrea
                 &self,
                 #cancel: ::janus::__private::CancellationToken,
             ) -> ::janus::__private::anyhow::Result<()> {
-                ::janus::__private::drive(&#cancel, #on_start, #body, #on_stop).await
+                #run_body
             }
         }
     }
+}
+
+/// The argument that lends a method the run's state, if it takes it:
+/// spanned at its parameter, where a type mismatch is reported.
+fn state_arg(param: Option<&syn::PatType>) -> Option<TokenStream> {
+    param.map(|param| {
+        quote_spanned! {param.ty.span()=> &mut *__janus_state,}
+    })
+}
+
+/// The run's body, as an async closure over `&mut` the state: the
+/// `#[run]` method, or the steps' loop.
+fn body(roles: &Roles, cancel: &TokenStream) -> TokenStream {
+    if let Some(Marked { sig, .. }) = &roles.run {
+        let method = &sig.ident;
+        let params = Params::of(Role::Run, sig, true);
+        let state = state_arg(params.state);
+        let pattern = if state.is_some() {
+            quote!(__janus_state)
+        } else {
+            quote!(_)
+        };
+        return quote! {
+            async |#pattern| {
+                ::janus::__private::IntoServiceResult::into_service_result(
+                    self.#method(#state #cancel.clone()).await,
+                )
+            }
+        };
+    }
+    let mut setup = Vec::new();
+    let mut branches = Vec::new();
+    let mut uses_state = false;
+    for (i, step) in roles.steps.iter().enumerate() {
+        let method = &step.sig.ident;
+        let recv = matches!(step.trigger, Some(Trigger::Recv(_)));
+        let params = Params::of(Role::Step, &step.sig, recv);
+        let state = state_arg(params.state);
+        uses_state |= state.is_some();
+        match &step.trigger {
+            Some(Trigger::Every(every)) => {
+                let timer = format_ident!("__janus_every_{i}");
+                setup.push(quote!(let mut #timer = ::janus::__private::interval(#every);));
+                branches.push(quote! {
+                    _ = #timer.tick() => {
+                        ::janus::__private::step_once(&#cancel, self.#method(#state)).await?;
+                    }
+                });
+            }
+            Some(Trigger::Recv(field)) => {
+                let inbox = format_ident!("__janus_inbox_{i}");
+                setup.push(quote_spanned! {field.span()=>
+                    let mut #inbox = ::janus::__private::Inbox::lock(&self.#field).await;
+                });
+                branches.push(quote! {
+                    __janus_message = #inbox.recv() => match __janus_message {
+                        ::core::option::Option::Some(__janus_message) => {
+                            ::janus::__private::step_once(
+                                &#cancel,
+                                self.#method(#state __janus_message),
+                            )
+                            .await?;
+                        }
+                        // Every sender is gone: the run completes.
+                        ::core::option::Option::None => break ::core::result::Result::Ok(()),
+                    },
+                });
+            }
+            // A single step without a trigger: back to back.
+            None => branches.push(quote! {
+                () = ::janus::__private::yield_budget() => {
+                    ::janus::__private::step_once(&#cancel, self.#method(#state)).await?;
+                }
+            }),
+        }
+    }
+    let pattern = if uses_state {
+        quote!(__janus_state)
+    } else {
+        quote!(_)
+    };
+    quote! {
+        async |#pattern| {
+            #(#setup)*
+            loop {
+                ::janus::__private::tokio::select! {
+                    biased;
+                    () = #cancel.cancelled() => break ::core::result::Result::Ok(()),
+                    #(#branches)*
+                }
+            }
+        }
+    }
+}
+
+/// The `#[on_stop]` call, as an async closure over the state (if the start
+/// made it) and why the run ends, passing what the method takes in its
+/// order.
+fn on_stop(marked: Option<&Marked>) -> TokenStream {
+    let Some(Marked { sig, .. }) = marked else {
+        return quote!(async |_, _| {});
+    };
+    let method = &sig.ident;
+    let params = Params::of(Role::OnStop, sig, false);
+    let mut args = Vec::new();
+    for input in &sig.inputs {
+        let syn::FnArg::Typed(typed) = input else {
+            continue;
+        };
+        if params.kept_state.is_some_and(|p| std::ptr::eq(p, typed)) {
+            args.push(quote_spanned! {typed.ty.span()=> __janus_kept});
+        } else if params.why.is_some_and(|p| std::ptr::eq(p, typed)) {
+            args.push(quote!(__janus_why));
+        }
+    }
+    let kept = if params.kept_state.is_some() {
+        quote!(__janus_kept)
+    } else {
+        quote!(_)
+    };
+    let why = if params.why.is_some() {
+        quote!(__janus_why)
+    } else {
+        quote!(_)
+    };
+    quote!(async |#kept, #why| self.#method(#(#args),*).await)
 }
 
 fn function(item: &syn::ItemFn, args: &Args, fallback: bool) -> TokenStream {

@@ -102,37 +102,116 @@ struct Marked {
     /// methods is the one reported.
     position: usize,
     marker: syn::Attribute,
-    every: Option<DurationLit>,
+    /// A step's trigger: `every = "…"` or `recv = field`.
+    trigger: Option<Trigger>,
+}
+
+/// What calls a step.
+#[derive(Clone)]
+enum Trigger {
+    /// An interval.
+    Every(DurationLit),
+    /// Each message of the `Inbox` in this field.
+    Recv(syn::Ident),
 }
 
 #[derive(Default)]
 struct Roles {
     on_start: Option<Marked>,
-    step: Option<Marked>,
+    /// Steps, in order; several only when each has a trigger.
+    steps: Vec<Marked>,
     on_stop: Option<Marked>,
     run: Option<Marked>,
 }
 
 impl Roles {
-    fn slot(&mut self, role: Role) -> &mut Option<Marked> {
-        match role {
-            Role::OnStart => &mut self.on_start,
-            Role::Step => &mut self.step,
-            Role::OnStop => &mut self.on_stop,
-            Role::Run => &mut self.run,
-        }
-    }
-
     fn iter(&self) -> impl Iterator<Item = (Role, &Marked)> {
-        [
+        let single = [
             (Role::OnStart, &self.on_start),
-            (Role::Step, &self.step),
             (Role::OnStop, &self.on_stop),
             (Role::Run, &self.run),
         ]
         .into_iter()
-        .filter_map(|(role, marked)| marked.as_ref().map(|m| (role, m)))
+        .filter_map(|(role, marked)| marked.as_ref().map(|m| (role, m)));
+        single.chain(self.steps.iter().map(|m| (Role::Step, m)))
     }
+}
+
+/// The parameters of a role's method after `&self`, by what they are.
+#[derive(Default)]
+struct Params<'a> {
+    /// `&mut S`: the run's state.
+    state: Option<&'a syn::PatType>,
+    /// `Option<S>` in `#[on_stop]`: the state, if the start made it.
+    kept_state: Option<&'a syn::PatType>,
+    /// `StopReason` in `#[on_stop]`.
+    why: Option<&'a syn::PatType>,
+    /// The message of a `recv` step, or the `CancellationToken` of a `#[run]`.
+    last: Option<&'a syn::PatType>,
+    /// What fits no place: the first is reported.
+    extra: Vec<&'a syn::FnArg>,
+}
+
+impl<'a> Params<'a> {
+    /// Sorts the parameters of `sig` (after the receiver) for `role`.
+    fn of(role: Role, sig: &'a syn::Signature, takes_last: bool) -> Self {
+        let mut params = Self::default();
+        let mut rest: Vec<&syn::FnArg> = sig
+            .inputs
+            .iter()
+            .filter(|arg| !matches!(arg, syn::FnArg::Receiver(_)))
+            .collect();
+        if takes_last && let Some(syn::FnArg::Typed(last)) = rest.last().copied() {
+            params.last = Some(last);
+            rest.pop();
+        }
+        for arg in rest {
+            let syn::FnArg::Typed(typed) = arg else {
+                params.extra.push(arg);
+                continue;
+            };
+            match (role, &*typed.ty) {
+                (Role::Step | Role::Run, syn::Type::Reference(r))
+                    if r.mutability.is_some() && params.state.is_none() =>
+                {
+                    params.state = Some(typed);
+                }
+                (Role::OnStop, ty) if last_segment_is(ty, "Option") && params.kept_state.is_none() => {
+                    params.kept_state = Some(typed);
+                }
+                (Role::OnStop, ty) if last_segment_is(ty, "StopReason") && params.why.is_none() => {
+                    params.why = Some(typed);
+                }
+                _ => params.extra.push(arg),
+            }
+        }
+        params
+    }
+}
+
+/// Whether `ty` is a path whose last segment is `name`.
+fn last_segment_is(ty: &syn::Type, name: &str) -> bool {
+    matches!(ty, syn::Type::Path(p) if p.qself.is_none()
+        && p.path.segments.last().is_some_and(|s| s.ident == name))
+}
+
+/// Whether an `#[on_start]` returns a state: `Result<S, …>` with `S` not `()`.
+fn start_state(sig: &syn::Signature) -> bool {
+    let syn::ReturnType::Type(_, ty) = &sig.output else {
+        return false;
+    };
+    let syn::Type::Path(path) = &**ty else {
+        return false;
+    };
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return false;
+    };
+    last.ident == "Result"
+        && matches!(args.args.first(), Some(syn::GenericArgument::Type(t))
+            if !matches!(t, syn::Type::Tuple(tuple) if tuple.elems.is_empty()))
 }
 
 /// What a function service takes.

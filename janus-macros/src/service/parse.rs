@@ -4,8 +4,7 @@ use proc_macro2::TokenStream;
 use syn::spanned::Spanned as _;
 use syn::{ImplItem, ImplItemFn, Meta};
 
-use super::{Args, Marked, Name, Role, Roles, Service};
-use crate::common::DurationLit;
+use super::{Args, Marked, Name, Role, Roles, Service, Trigger};
 use crate::common::parse::{
     backoff, breaker, flag, name, nonzero_duration, policy, set_once, timeout,
 };
@@ -155,7 +154,19 @@ fn roles(item: &mut syn::ItemImpl, errors: &mut Errors) -> Roles {
         let Some((role, marked)) = take_marker(method, position, errors) else {
             continue;
         };
-        let slot = roles.slot(role);
+        // The macro imposes `async`, awaited or not.
+        method
+            .attrs
+            .push(syn::parse_quote!(#[allow(clippy::unused_async)]));
+        let slot = match role {
+            Role::Step => {
+                roles.steps.push(marked);
+                continue;
+            }
+            Role::OnStart => &mut roles.on_start,
+            Role::OnStop => &mut roles.on_stop,
+            Role::Run => &mut roles.run,
+        };
         if slot.is_some() {
             errors.at(
                 &marked.marker,
@@ -197,14 +208,14 @@ fn take_marker(
             );
             continue;
         }
-        let every = marker_args(&attr, role, errors);
+        let trigger = marker_args(&attr, role, errors);
         found = Some((
             role,
             Marked {
                 sig: method.sig.clone(),
                 position,
                 marker: attr,
-                every,
+                trigger,
             },
         ));
     }
@@ -212,23 +223,42 @@ fn take_marker(
     found
 }
 
-/// Reads `#[step(every = "…")]`; the other markers take no arguments.
-fn marker_args(attr: &syn::Attribute, role: Role, errors: &mut Errors) -> Option<DurationLit> {
+/// Reads `#[step(every = "…")]` or `#[step(recv = inbox)]`; the other
+/// markers take no arguments.
+fn marker_args(attr: &syn::Attribute, role: Role, errors: &mut Errors) -> Option<Trigger> {
     match (&attr.meta, role) {
         (Meta::Path(_), _) => None,
         (Meta::List(list), Role::Step) => {
-            let mut every = None;
+            let mut trigger = None;
             for entry in syntax::attribute(list.tokens.clone(), errors) {
-                match STEP_KEYS.lookup(&entry.key, errors) {
+                let read = match STEP_KEYS.lookup(&entry.key, errors) {
                     Some(StepKey::Every) => {
-                        if let Some(d) = nonzero_duration(&entry.value, SYNTAX, "every", errors) {
-                            set_once(errors, &mut every, &entry.key, d);
-                        }
+                        nonzero_duration(&entry.value, SYNTAX, "every", errors).map(Trigger::Every)
                     }
-                    None => {}
+                    Some(StepKey::Recv) => match &entry.value {
+                        Value::Ident(field) => Some(Trigger::Recv(field.clone())),
+                        other => {
+                            errors.at_span(
+                                other.span(),
+                                "expected the field that holds the `janus::Inbox`: `#[step(recv = quotes)]`",
+                            );
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                if let Some(read) = read {
+                    if trigger.is_some() {
+                        errors.at(
+                            &entry.key,
+                            "a step has one trigger: `every = \"…\"` or `recv = field`",
+                        );
+                    } else {
+                        trigger = Some(read);
+                    }
                 }
             }
-            every
+            trigger
         }
         (meta, role) => {
             errors.at(meta, format_args!("{} takes no arguments", role.marker()));

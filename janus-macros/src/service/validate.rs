@@ -3,7 +3,7 @@
 
 use syn::{FnArg, ReceiverKind, ReturnType, Signature, Type};
 
-use super::{Args, Inputs, Name, Role, Roles, Service};
+use super::{Args, Inputs, Marked, Name, Params, Role, Roles, Service, Trigger, start_state};
 use crate::common;
 use crate::errors::Errors;
 
@@ -73,10 +73,11 @@ fn impl_block(item: &syn::ItemImpl, roles: &Roles, errors: &mut Errors) {
             "#[janus::service] goes on the service's own impl block (`impl MyService { … }`), not on a trait impl",
         );
     }
+    let state = roles.on_start.as_ref().is_some_and(|m| start_state(&m.sig));
     for (role, marked) in roles.iter() {
-        method(role, &marked.sig, errors);
+        method(role, marked, state, errors);
     }
-    if let (Some(step), Some(run)) = (&roles.step, &roles.run) {
+    if let (Some(step), Some(run)) = (roles.steps.first(), &roles.run) {
         let later = if step.position > run.position {
             step
         } else {
@@ -86,7 +87,14 @@ fn impl_block(item: &syn::ItemImpl, roles: &Roles, errors: &mut Errors) {
             &later.marker,
             "#[step] and #[run] cannot be combined: #[run] takes full control of the service's loop; keep one",
         );
-    } else if roles.step.is_none() && roles.run.is_none() && errors.count() == 0 {
+    } else if roles.steps.len() > 1 {
+        for step in roles.steps.iter().filter(|s| s.trigger.is_none()) {
+            errors.at(
+                &step.marker,
+                "with several steps, each needs its trigger: `#[step(every = \"1s\")]` or `#[step(recv = inbox)]`",
+            );
+        }
+    } else if roles.steps.is_empty() && roles.run.is_none() && errors.count() == 0 {
         // Only when nothing else is wrong: a mistaken marker is the one
         // error to fix, not also the missing method it would have made.
         errors.at(
@@ -96,32 +104,50 @@ fn impl_block(item: &syn::ItemImpl, roles: &Roles, errors: &mut Errors) {
     }
 }
 
-/// Checks the signature of a method that plays `role`.
-fn method(role: Role, sig: &Signature, errors: &mut Errors) {
+/// Checks the signature of a method that plays `role`; `state`: whether
+/// the `#[on_start]` makes a state for the run.
+fn method(role: Role, marked: &Marked, state: bool, errors: &mut Errors) {
+    let sig = &marked.sig;
     let what = format!("a {} method", role.marker());
     require_async(sig, &what, errors);
     forbid_generics(sig, &what, errors);
-    let rest = require_ref_self(sig, &what, errors);
+    let _ = require_ref_self(sig, &what, errors);
     let returns = match role {
         Role::OnStart => Returns::ResultOrUnit,
         Role::Step | Role::Run => Returns::Result,
         Role::OnStop => Returns::Unit,
     };
     require_returns(sig, returns, &what, errors);
-    match (role, rest.as_slice()) {
-        (Role::Run, [_]) | (Role::OnStart | Role::Step | Role::OnStop, []) => {}
-        (Role::Run, []) => errors.at_span(
-            sig.paren_token.span.join(),
-            "a #[run] method takes `&self` and the `CancellationToken`: `async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()>`",
-        ),
-        (Role::Run, [_, extra, ..]) => errors.at(
-            extra,
-            "a #[run] method takes only `&self` and the `CancellationToken`",
-        ),
-        (_, [extra, ..]) => errors.at(
-            extra,
-            format_args!("{what} takes no arguments besides `&self`"),
-        ),
+    let recv = matches!(marked.trigger, Some(Trigger::Recv(_)));
+    let params = Params::of(role, sig, role == Role::Run || recv);
+    let takes = match role {
+        Role::OnStart => "an #[on_start] method takes only `&self`",
+        Role::Step => {
+            "a #[step] method takes `&self`, then optionally `&mut` the run's state (what #[on_start] returns), and with `recv = …` the message"
+        }
+        Role::OnStop => {
+            "an #[on_stop] method takes `&self`, then optionally the run's state (`Option<S>`, `None` if #[on_start] failed) and why the run ends (`StopReason`)"
+        }
+        Role::Run => {
+            "a #[run] method takes `&self`, optionally `&mut` the run's state, and the `CancellationToken`"
+        }
+    };
+    if let Some(extra) = params.extra.first() {
+        errors.at(extra, takes);
+    } else if params.last.is_none() && (role == Role::Run || recv) {
+        let example = if recv {
+            "a step with `recv = …` takes the message: `async fn on_quote(&self, quote: Quote) -> janus::Result<()>`"
+        } else {
+            "a #[run] method takes the `CancellationToken`: `async fn run(&self, cancel: CancellationToken) -> janus::Result<()>`"
+        };
+        errors.at_span(sig.paren_token.span.join(), example);
+    }
+    let borrowed = params.state.or(params.kept_state);
+    if let Some(param) = borrowed.filter(|_| !state) {
+        errors.at(
+            &param.ty,
+            "this method takes the run's state, but #[on_start] makes none: return it from #[on_start], as in `async fn connect(&self) -> janus::Result<Conn>`",
+        );
     }
 }
 

@@ -98,6 +98,11 @@ pub(crate) fn current_path() -> Option<String> {
     with_current(|c| c.slot.path.to_string())
 }
 
+/// Why the supervisor asked the current run to stop, if it did.
+pub(crate) fn stop_requested() -> Option<super::slot::StopWhy> {
+    with_current(|c| c.slot.with(|state, _| state.stop)).flatten()
+}
+
 /// The root of the tree the current run belongs to.
 pub(crate) fn current_root() -> Option<Arc<Core>> {
     with_current(|c| c.core.root_weak().upgrade()).flatten()
