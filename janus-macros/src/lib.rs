@@ -38,3 +38,42 @@ pub fn service(args: TokenStream, input: TokenStream) -> TokenStream {
 pub fn supervisor(input: TokenStream) -> TokenStream {
     supervisor::expand(input.into()).into()
 }
+
+/// What a role marker used outside a `#[janus::service]` impl expands to:
+/// the item, and one error at the marker saying what is missing.
+fn misplaced_marker(marker: &str, input: TokenStream) -> TokenStream {
+    let input = proc_macro2::TokenStream::from(input);
+    let message = format!(
+        "`#[{marker}]` marks a method of an impl block that has `#[janus::service]`: add `#[janus::service]` to the impl (and to the struct)"
+    );
+    let error = syn::Error::new(proc_macro2::Span::call_site(), message).to_compile_error();
+    quote::quote!(#error #input).into()
+}
+
+/// `#[step]` outside a `#[janus::service]` impl: an error saying so
+/// (inside one, `#[janus::service]` reads and removes it first).
+#[proc_macro_attribute]
+pub fn step(_args: TokenStream, input: TokenStream) -> TokenStream {
+    misplaced_marker("step", input)
+}
+
+/// `#[on_start]` outside a `#[janus::service]` impl: an error saying so
+/// (inside one, `#[janus::service]` reads and removes it first).
+#[proc_macro_attribute]
+pub fn on_start(_args: TokenStream, input: TokenStream) -> TokenStream {
+    misplaced_marker("on_start", input)
+}
+
+/// `#[on_stop]` outside a `#[janus::service]` impl: an error saying so
+/// (inside one, `#[janus::service]` reads and removes it first).
+#[proc_macro_attribute]
+pub fn on_stop(_args: TokenStream, input: TokenStream) -> TokenStream {
+    misplaced_marker("on_stop", input)
+}
+
+/// `#[run]` outside a `#[janus::service]` impl: an error saying so
+/// (inside one, `#[janus::service]` reads and removes it first).
+#[proc_macro_attribute]
+pub fn run(_args: TokenStream, input: TokenStream) -> TokenStream {
+    misplaced_marker("run", input)
+}

@@ -149,10 +149,10 @@ pub mod context;
 mod engine;
 mod error;
 pub mod events;
-mod inbox;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+mod inbox;
 pub mod lifecycle;
 mod macro_support;
 pub mod metrics;
@@ -190,31 +190,48 @@ pub use janus_macros::service;
 #[doc = include_str!("../docs/supervisor.md")]
 pub use janus_macros::supervisor;
 
+/// Marks the method of a `#[janus::service]` impl that the service calls
+/// in a loop (see [`service`]). Written on a method of an impl without
+/// `#[janus::service]`, it is a compile error saying so.
+pub use janus_macros::step;
+
+/// Marks the method of a `#[janus::service]` impl that opens each run
+/// (see [`service`]); outside one, a compile error saying so.
+pub use janus_macros::on_start;
+
+/// Marks the method of a `#[janus::service]` impl that closes each run
+/// (see [`service`]); outside one, a compile error saying so.
+pub use janus_macros::on_stop;
+
+/// Marks the method of a `#[janus::service]` impl that runs the service
+/// with full control (see [`service`]); outside one, a compile error
+/// saying so.
+pub use janus_macros::run;
+
 /// What a service author needs in scope: `use janus::prelude::*;`.
 pub mod prelude {
     #[doc(no_inline)]
     pub use crate::CancellationToken;
     #[doc(no_inline)]
+    pub use crate::Inbox;
+    #[doc(no_inline)]
     pub use crate::service::{JanusService, RestartPolicy, StopReason};
     #[doc(no_inline)]
     pub use crate::tree::SupervisorSpec;
     #[doc(no_inline)]
-    pub use crate::Inbox;
-    #[doc(no_inline)]
-    pub use crate::{service, supervisor};
+    pub use crate::{on_start, on_stop, run, service, step, supervisor};
 }
 
 /// Paths used by code the macros generate. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::backoff::BackoffConfig;
     pub use crate::Inbox;
+    pub use crate::backoff::BackoffConfig;
     pub use crate::macro_support::{
         IntoServiceResult, IntoState, ServiceDefinition, drive, drive_with_state, interval,
         step_loop, step_once, yield_budget,
     };
     pub use crate::service::StopReason;
-    pub use tokio;
     pub use crate::service::{JanusService, RestartPolicy};
     pub use crate::tree::{
         AutoShutdown, ChildOptions, DynamicSupervisorSpec, ShutdownOrder, StartOrder, Strategy,
@@ -222,6 +239,7 @@ pub mod __private {
     };
     pub use anyhow;
     pub use async_trait::async_trait;
+    pub use tokio;
     pub use tokio_util::sync::CancellationToken;
 }
 

@@ -137,7 +137,10 @@ async fn the_state_is_made_by_on_start_borrowed_by_steps_and_handed_to_on_stop()
     desk.shutdown();
     desk.wait().await.expect("stops");
     // Polled at 0, 100, 200, 300 and 400 ms, on this run's connection.
-    assert_eq!(journal(&writer).stops, [(Some((1, 5)), StopReason::Shutdown)]);
+    assert_eq!(
+        journal(&writer).stops,
+        [(Some((1, 5)), StopReason::Shutdown)]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -148,7 +151,10 @@ async fn on_stop_learns_why_each_run_ends() {
     *writer.fail_on.lock().expect("lock") = Some(7);
     let desk = start(writer.clone()).await;
     // The first start failed: no state to hand back.
-    eventually("the second start", || *writer.runs.lock().expect("lock") == 1).await;
+    eventually("the second start", || {
+        *writer.runs.lock().expect("lock") == 1
+    })
+    .await;
     // A step fails.
     quotes.send(7).await.expect("open");
     eventually("the failure", || journal(&writer).stops.len() == 2).await;
@@ -256,10 +262,7 @@ impl Session {
 
     #[on_stop]
     async fn close(&self, why: StopReason, id: Option<String>) {
-        self.log
-            .lock()
-            .expect("lock")
-            .push(format!("{id:?} {why}"));
+        self.log.lock().expect("lock").push(format!("{id:?} {why}"));
     }
 }
 

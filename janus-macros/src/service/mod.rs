@@ -176,7 +176,9 @@ impl<'a> Params<'a> {
                 {
                     params.state = Some(typed);
                 }
-                (Role::OnStop, ty) if last_segment_is(ty, "Option") && params.kept_state.is_none() => {
+                (Role::OnStop, ty)
+                    if last_segment_is(ty, "Option") && params.kept_state.is_none() =>
+                {
                     params.kept_state = Some(typed);
                 }
                 (Role::OnStop, ty) if last_segment_is(ty, "StopReason") && params.why.is_none() => {
