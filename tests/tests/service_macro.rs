@@ -503,3 +503,44 @@ fn a_breaker_with_reset_after_heals() {
         )
     );
 }
+
+/// A function service with constructor arguments: each run gets clones.
+#[janus::service(restart = "never")]
+async fn quote_poller(
+    url: String,
+    polls: std::sync::Arc<AtomicU64>,
+    cancel: CancellationToken,
+) -> janus::Result<()> {
+    assert_eq!(url, "https://example.invalid/quotes");
+    polls.fetch_add(1, Ordering::SeqCst);
+    cancel.cancelled().await;
+    Ok(())
+}
+
+/// Step-style, with an argument: each step gets a clone.
+#[janus::service(every = "100ms")]
+async fn counter(steps: std::sync::Arc<AtomicU64>) -> janus::Result<()> {
+    steps.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn function_services_take_constructor_arguments() {
+    let polls = std::sync::Arc::new(AtomicU64::new(0));
+    let steps = std::sync::Arc::new(AtomicU64::new(0));
+    let tree = janus::supervisor! {
+        name: "desk",
+        children: [
+            quote_poller("https://example.invalid/quotes".to_owned(), polls.clone()),
+            counter(steps.clone()),
+        ],
+    }
+    .start_with_metrics(janus::metrics::JanusMetrics::new())
+    .await
+    .expect("starts");
+    sleep(ms(250)).await;
+    assert_eq!(polls.load(Ordering::SeqCst), 1);
+    assert_eq!(steps.load(Ordering::SeqCst), 3, "at 0, 100 and 200 ms");
+    tree.shutdown();
+    tree.wait().await.expect("stops");
+}

@@ -309,15 +309,26 @@ fn function(item: &syn::ItemFn, args: &Args, fallback: bool) -> TokenStream {
     if fallback {
         inner.attrs.push(syn::parse_quote!(#[allow(dead_code)]));
     }
-    let body = match (Inputs::of(sig), &args.every) {
+    let inputs = Inputs::of(sig);
+    // The constructor's arguments, kept in the service; each call of the
+    // body gets clones (spanned at their types: a type that is not
+    // `Clone` is reported there).
+    let names: Vec<&syn::Ident> = inputs.arguments.iter().map(|(name, _)| *name).collect();
+    let types: Vec<&syn::Type> = inputs.arguments.iter().map(|(_, ty)| *ty).collect();
+    let clones: Vec<TokenStream> = inputs
+        .arguments
+        .iter()
+        .map(|(name, ty)| quote_spanned! {ty.span()=> ::core::clone::Clone::clone(&self.#name),})
+        .collect();
+    let body = match (inputs.token, &args.every) {
         _ if fallback => quote!(::core::future::ready(())),
-        (Inputs::Nothing, Some(every)) => quote!(::janus::__private::step_loop(
+        (false, Some(every)) => quote!(::janus::__private::step_loop(
             &#cancel,
             ::core::option::Option::Some(#every),
-            #body_fn,
+            || #body_fn(#(#clones)*),
         )),
-        // `Inputs::Token`: validation accepts no other shape.
-        _ => quote!(#body_fn(#cancel.clone())),
+        // With the token: validation accepts no other shape.
+        _ => quote!(#body_fn(#(#clones)* #cancel.clone())),
     };
     let outer_attrs = item.attrs.iter().filter(|a| a.path().is_ident("doc"));
     let vis = &item.vis;
@@ -325,9 +336,11 @@ fn function(item: &syn::ItemFn, args: &Args, fallback: bool) -> TokenStream {
     quote! {
         #(#outer_attrs)*
         #[must_use]
-        #vis fn #ident() -> impl ::janus::__private::JanusService {
+        #vis fn #ident(#(#names: #types),*) -> impl ::janus::__private::JanusService {
             #[doc(hidden)]
-            struct __JanusFnService;
+            struct __JanusFnService {
+                #(#names: #types,)*
+            }
 
             #[automatically_derived]
             #[::janus::__private::async_trait]
@@ -348,7 +361,7 @@ fn function(item: &syn::ItemFn, args: &Args, fallback: bool) -> TokenStream {
                 }
             }
 
-            __JanusFnService
+            __JanusFnService { #(#names,)* }
         }
     }
 }

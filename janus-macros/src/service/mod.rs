@@ -216,29 +216,50 @@ fn start_state(sig: &syn::Signature) -> bool {
             if !matches!(t, syn::Type::Tuple(tuple) if tuple.elems.is_empty()))
 }
 
-/// What a function service takes.
-#[derive(Clone, Copy)]
-enum Inputs<'a> {
-    /// Nothing: it is step-style, called every `every`.
-    Nothing,
-    /// The `CancellationToken`: it runs until it returns.
-    Token,
+/// What a function service takes: its arguments (each run gets a clone
+/// of the values given to the constructor), then optionally the
+/// `CancellationToken`.
+struct Inputs<'a> {
+    /// `name: Type`, in order.
+    arguments: Vec<(&'a syn::Ident, &'a syn::Type)>,
+    /// Whether the last parameter is the `CancellationToken`.
+    token: bool,
     /// `self`: a method, which belongs in an impl block.
-    Receiver(&'a syn::Receiver),
-    /// Something else, or more: the first argument that is wrong.
-    Wrong(&'a syn::FnArg),
+    receiver: Option<&'a syn::Receiver>,
+    /// A parameter that is not `name: Type` (a pattern), or a token not
+    /// last: the first such.
+    wrong: Option<&'a syn::FnArg>,
 }
 
 impl<'a> Inputs<'a> {
     fn of(sig: &'a syn::Signature) -> Self {
-        let inputs: Vec<&syn::FnArg> = sig.inputs.iter().collect();
-        match inputs.as_slice() {
-            [] => Self::Nothing,
-            [syn::FnArg::Typed(arg)] if is_cancellation_token(&arg.ty) => Self::Token,
-            [syn::FnArg::Receiver(receiver)] => Self::Receiver(receiver),
-            [arg] => Self::Wrong(arg),
-            [_, extra, ..] => Self::Wrong(extra),
+        let mut inputs = Self {
+            arguments: Vec::new(),
+            token: false,
+            receiver: None,
+            wrong: None,
+        };
+        let count = sig.inputs.len();
+        for (i, input) in sig.inputs.iter().enumerate() {
+            match input {
+                syn::FnArg::Receiver(receiver) => inputs.receiver = Some(receiver),
+                syn::FnArg::Typed(arg) if is_cancellation_token(&arg.ty) => {
+                    if i + 1 == count {
+                        inputs.token = true;
+                    } else if inputs.wrong.is_none() {
+                        inputs.wrong = Some(input);
+                    }
+                }
+                syn::FnArg::Typed(arg) => match &*arg.pat {
+                    syn::Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+                        inputs.arguments.push((&pat.ident, &arg.ty));
+                    }
+                    _ if inputs.wrong.is_none() => inputs.wrong = Some(input),
+                    _ => {}
+                },
+            }
         }
+        inputs
     }
 }
 

@@ -43,22 +43,30 @@ fn function(item: &syn::ItemFn, args: &Args, errors: &mut Errors) {
     forbid_generics(sig, what, errors);
     require_returns(sig, Returns::Result, what, errors);
     let inputs = Inputs::of(sig);
-    const TAKES: &str = "a function service takes `cancel: CancellationToken` or nothing";
-    match inputs {
-        Inputs::Nothing | Inputs::Token => {}
-        Inputs::Receiver(receiver) => errors.at(
+    if let Some(receiver) = inputs.receiver {
+        errors.at(
             receiver,
             "a function service is a free `async fn`; for methods, use `#[janus::service]` on the impl block with `#[step]` or `#[run]`",
-        ),
-        Inputs::Wrong(FnArg::Typed(arg)) if sig.inputs.len() == 1 => errors.at(&arg.ty, TAKES),
-        Inputs::Wrong(arg) => errors.at(arg, TAKES),
+        );
     }
-    match (inputs, &args.every) {
-        (Inputs::Nothing, None) => errors.at(
+    let misplaced_token = matches!(inputs.wrong, Some(FnArg::Typed(arg)) if is_token(&arg.ty));
+    if let Some(wrong) = inputs.wrong {
+        let message = match wrong {
+            FnArg::Typed(arg) if is_token(&arg.ty) => {
+                "the `CancellationToken` comes last: `async fn poller(url: String, cancel: CancellationToken)`"
+            }
+            _ => {
+                "a function service takes `name: Type` arguments (the constructor's, cloned for each run), then optionally `cancel: CancellationToken`"
+            }
+        };
+        errors.at(wrong, message);
+    }
+    match (inputs.token || misplaced_token, &args.every) {
+        (false, None) => errors.at(
             &sig.ident,
             "a function service without a `CancellationToken` parameter is step-style and needs `every = \"…\"`; or take `cancel: CancellationToken` for full control",
         ),
-        (Inputs::Token, Some(every)) => errors.at_span(
+        (true, Some(every)) => errors.at_span(
             every.span,
             "`every` is for step-style functions, which take no `CancellationToken`; remove the parameter or `every`",
         ),
@@ -198,6 +206,10 @@ fn require_ref_self<'a>(sig: &'a Signature, what: &str, errors: &mut Errors) -> 
         ),
     }
     inputs.collect()
+}
+
+fn is_token(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "CancellationToken"))
 }
 
 fn is_unit(ty: &Type) -> bool {
