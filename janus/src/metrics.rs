@@ -52,14 +52,117 @@
 //! (`default-features = false`, adding back the others it uses) and loses
 //! nothing else.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
-use prometheus::core::Collector;
+use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+
+use crate::lifecycle::{ServiceLifecycleSnapshot, ServicePhase};
+
+/// A tree whose services' state the metrics expose when gathered: its
+/// root supervisor (the engine implements it).
+pub(crate) trait ServiceStates: Send + Sync {
+    /// Calls `f` with the snapshot of every service of the tree.
+    fn each_service(&self, f: &mut dyn FnMut(&ServiceLifecycleSnapshot));
+}
+
+/// The series read from the trees' state when gathered, not counted on
+/// the way: failures, phase and readiness of each service. Nothing on a
+/// service's hot path, and a terminated tree simply drops out.
+#[derive(Clone)]
+struct StateCollector {
+    trees: Arc<Mutex<Vec<Weak<dyn ServiceStates>>>>,
+    descs: Vec<Desc>,
+}
+
+const FAILURES: (&str, &str) = (
+    "janus_service_failures_total",
+    "Failures of the service itself (errors and panics; restarts caused by a sibling are not failures).",
+);
+const PHASE: (&str, &str) = (
+    "janus_service_phase",
+    "The service's lifecycle phase: 1 for the phase it is in, 0 for the others.",
+);
+const READY: (&str, &str) = (
+    "janus_service_ready",
+    "1 while the service runs and is ready, else 0.",
+);
+
+/// Every phase, as the `phase` label writes it.
+const PHASES: [ServicePhase; 5] = [
+    ServicePhase::Starting,
+    ServicePhase::Running,
+    ServicePhase::BackingOff,
+    ServicePhase::Stopping,
+    ServicePhase::Terminated,
+];
+
+impl StateCollector {
+    fn new() -> Self {
+        let descs = [FAILURES, PHASE, READY]
+            .iter()
+            .filter_map(|(name, help)| {
+                let labels = if *name == PHASE.0 {
+                    vec!["service".to_owned(), "phase".to_owned()]
+                } else {
+                    vec!["service".to_owned()]
+                };
+                Desc::new(
+                    (*name).to_owned(),
+                    (*help).to_owned(),
+                    labels,
+                    Default::default(),
+                )
+                .ok()
+            })
+            .collect();
+        Self {
+            trees: Arc::default(),
+            descs,
+        }
+    }
+}
+
+impl Collector for StateCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let (Ok(failures), Ok(phase), Ok(ready)) = (
+            IntCounterVec::new(opts(FAILURES.0, FAILURES.1), &["service"]),
+            IntGaugeVec::new(opts(PHASE.0, PHASE.1), &["service", "phase"]),
+            IntGaugeVec::new(opts(READY.0, READY.1), &["service"]),
+        ) else {
+            return Vec::new();
+        };
+        let mut trees = self.trees.lock().unwrap_or_else(PoisonError::into_inner);
+        trees.retain(|tree| tree.strong_count() > 0);
+        for tree in trees.iter().filter_map(Weak::upgrade) {
+            tree.each_service(&mut |s| {
+                failures
+                    .with_label_values(&[s.path.as_str()])
+                    .inc_by(s.total_failures);
+                for p in PHASES {
+                    phase
+                        .with_label_values(&[s.path.as_str(), p.as_str()])
+                        .set(i64::from(s.phase == p));
+                }
+                ready
+                    .with_label_values(&[s.path.as_str()])
+                    .set(i64::from(s.ready));
+            });
+        }
+        let mut families = failures.collect();
+        families.extend(phase.collect());
+        families.extend(ready.collect());
+        families
+    }
+}
 
 /// Buckets of `janus_supervisor_uptime_seconds`, from a second to a week:
 /// long-lived services live long.
@@ -92,9 +195,12 @@ pub const UPTIME_BUCKETS: [f64; 12] = [
 /// assert_eq!(metrics.restarts_total("feed"), 0);
 /// assert!(metrics.encode().contains("janus_supervisor_spawned_total 0"));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct JanusMetrics {
     registry: Registry,
+    /// The trees publishing here, whose services' state is read when
+    /// gathered.
+    states: StateCollector,
     /// `janus_supervisor_spawned_total`: services spawned.
     pub(crate) supervisor_spawned_total: IntCounter,
     /// `janus_supervisor_active_services`: services spawned and not yet terminated.
@@ -108,6 +214,26 @@ pub struct JanusMetrics {
     /// `janus_supervisor_uptime_seconds`: time a service spent running,
     /// observed when it terminates.
     pub(crate) supervisor_uptime_seconds: Histogram,
+}
+
+impl std::fmt::Debug for JanusMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JanusMetrics")
+            .field("spawned_total", &self.spawned_total())
+            .field("active_services", &self.active_services())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateCollector {
+    fn live_trees(&self) -> Vec<Arc<dyn ServiceStates>> {
+        self.trees
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
+    }
 }
 
 impl Default for JanusMetrics {
@@ -160,7 +286,9 @@ impl JanusMetrics {
             )
             .expect("valid metric definition"),
             registry,
+            states: StateCollector::new(),
         };
+        this.register(this.states.clone());
         this.register(this.supervisor_spawned_total.clone());
         this.register(this.supervisor_active_services.clone());
         this.register(this.supervisor_terminated_total.clone());
@@ -228,6 +356,32 @@ impl JanusMetrics {
     #[must_use]
     pub fn uptime_seconds_sum(&self) -> f64 {
         self.supervisor_uptime_seconds.get_sample_sum()
+    }
+
+    /// `janus_service_failures_total{service}`: the failures of the
+    /// service at the path `service` (errors and panics of its own), as it
+    /// is now; 0 for one not running under a tree publishing here.
+    #[must_use]
+    pub fn failures_total(&self, service: &str) -> u64 {
+        let mut total = 0;
+        for tree in self.states.live_trees() {
+            tree.each_service(&mut |s| {
+                if s.path == service {
+                    total = s.total_failures;
+                }
+            });
+        }
+        total
+    }
+
+    /// Publishes the state of the services of `tree` (a root) when
+    /// gathered, for as long as it lives.
+    pub(crate) fn watch(&self, tree: Weak<dyn ServiceStates>) {
+        self.states
+            .trees
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(tree);
     }
 
     /// The registry holding these families, to gather them or to register

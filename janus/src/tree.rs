@@ -1075,6 +1075,8 @@ impl SupervisorHandle {
             TaskTracker::new(),
         ));
         core.set_root(Arc::downgrade(&core));
+        let tree: Arc<dyn crate::metrics::ServiceStates> = core.clone();
+        core.prometheus.watch(Arc::downgrade(&tree));
         Self { core }
     }
 

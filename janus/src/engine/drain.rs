@@ -138,7 +138,8 @@ async fn wait_and_drain(
 
 async fn drain_and_log(core: &Arc<Core>) -> Finished {
     let finished = drain(core).await;
-    let snap = core.metrics.snapshot();
+    // The whole tree's counts, nested supervisors included.
+    let snap = core.tree_metrics();
     tracing::info!(
         restarts = snap.restarts_total,
         spawned = snap.spawned_total,

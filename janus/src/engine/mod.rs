@@ -368,6 +368,12 @@ pub(crate) fn invalid_name(name: &str) -> Option<&'static str> {
     }
 }
 
+impl crate::metrics::ServiceStates for Core {
+    fn each_service(&self, f: &mut dyn FnMut(&ServiceLifecycleSnapshot)) {
+        self.visit(&mut |slot, state| f(&slot.snapshot(state)));
+    }
+}
+
 /// Why a child cannot be significant (or not that way), if it cannot: as
 /// OTP, only under a supervisor that shuts down automatically, and not a
 /// child that always restarts (it would never end).
@@ -823,6 +829,21 @@ impl Core {
         for subtree in self.subtrees() {
             subtree.mark_drained();
         }
+    }
+
+    /// The counters of this supervisor and of the nested supervisors its
+    /// children run (or last ran), added up: the whole tree's.
+    pub(crate) fn tree_metrics(&self) -> crate::report::MetricsSnapshot {
+        let mut total = self.metrics.snapshot();
+        for subtree in self.subtrees() {
+            let nested = subtree.tree_metrics();
+            total.restarts_total += nested.restarts_total;
+            total.active_services += nested.active_services;
+            total.spawned_total += nested.spawned_total;
+            total.terminated_total += nested.terminated_total;
+            total.circuit_breaker_trips += nested.circuit_breaker_trips;
+        }
+        total
     }
 
     /// The nested supervisors the children run (or last ran); none without
