@@ -16,6 +16,9 @@
 //! | `janus_supervisor_restarts_total` | counter | `service` | [`restarts_total`](JanusMetrics::restarts_total) |
 //! | `janus_supervisor_circuit_breaker_trips_total` | counter | `service` | [`circuit_breaker_trips_total`](JanusMetrics::circuit_breaker_trips_total) |
 //! | `janus_supervisor_uptime_seconds` | histogram | | [`uptime_observations`](JanusMetrics::uptime_observations), [`uptime_seconds_sum`](JanusMetrics::uptime_seconds_sum) |
+//! | `janus_service_failures_total` | counter | `service` | [`failures_total`](JanusMetrics::failures_total) |
+//! | `janus_service_phase` | gauge | `service`, `phase` | 1 for the phase the service is in |
+//! | `janus_service_ready` | gauge | `service` | 1 while it runs and is ready |
 //!
 //! `active_services` is incremented and decremented, never overwritten, so
 //! several supervisors add up instead of hiding each other's count. Per-service
