@@ -13,7 +13,8 @@
 //! ```text
 //! trading-desk (rest_for_one; started in order, each child once the one before is ready)
 //! ├── market-data (one_for_one)
-//! │   ├── binance        steady
+//! │   ├── journal        appends the feeds' quotes from its inbox; a full disk now and then
+//! │   ├── binance        steady; a connection per run, quotes to the journal
 //! │   └── kraken         drops its connection every 10 s
 //! ├── risk (one_for_all)
 //! │   ├── risk-engine    panics every 12th check; its breaker opens, then heals
@@ -35,27 +36,42 @@ use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio::sync::mpsc;
+
+use janus::Inbox;
 use janus::adapters::service_fn;
 use janus::http::StatusServer;
 use janus::prelude::*;
 use janus::tree::SupervisorHandle;
 
-/// Polls an exchange, once connected; fails every `fail_every` polls (0:
+/// A price from an exchange.
+#[derive(Debug, Clone, Copy)]
+struct Quote {
+    price: u64,
+}
+
+/// An exchange connection: one per run of a feed.
+struct Connection {
+    polls: u64,
+}
+
+/// Polls an exchange, once connected, and sends each quote to the
+/// journal's inbox; drops its connection every `fail_every` polls (0:
 /// never). Ready once `connect` has returned: the tree starts the next
 /// child only then.
 #[janus::service(name = exchange, backoff(base = "200ms", max = "5s", cooldown = "5s"))]
 struct Feed {
     exchange: String,
     fail_every: u64,
-    polls: AtomicU64,
+    quotes: mpsc::Sender<Quote>,
 }
 
 impl Feed {
-    fn new(exchange: &str, fail_every: u64) -> Self {
+    fn new(exchange: &str, fail_every: u64, quotes: &mpsc::Sender<Quote>) -> Self {
         Self {
             exchange: exchange.to_owned(),
             fail_every,
-            polls: AtomicU64::new(0),
+            quotes: quotes.clone(),
         }
     }
 }
@@ -63,19 +79,64 @@ impl Feed {
 #[janus::service]
 impl Feed {
     #[on_start]
-    async fn connect(&self) -> janus::Result<()> {
+    async fn connect(&self) -> janus::Result<Connection> {
         tokio::time::sleep(Duration::from_millis(300)).await;
         tracing::info!("{}: connected", self.exchange);
-        Ok(())
+        Ok(Connection { polls: 0 })
     }
 
     #[step(every = "250ms")]
-    async fn poll(&self) -> janus::Result<()> {
-        let n = self.polls.fetch_add(1, Ordering::Relaxed) + 1;
+    async fn poll(&self, connection: &mut Connection) -> janus::Result<()> {
+        connection.polls += 1;
+        let n = connection.polls;
         if self.fail_every > 0 && n.is_multiple_of(self.fail_every) {
             janus::anyhow::bail!("{} dropped the connection (poll {n})", self.exchange);
         }
+        // A full journal drops the quote: a feed never waits on it.
+        let _ = self.quotes.try_send(Quote { price: 100 + n % 7 });
         Ok(())
+    }
+}
+
+/// The journal's file: one per run.
+struct Journal {
+    written: u64,
+}
+
+/// Appends the feeds' quotes to a journal, from its inbox: what is queued
+/// while it restarts waits for it. Fails now and then (a full disk); on a
+/// shutdown it flushes what it wrote, after a failure it does not.
+#[janus::service(name = "journal", backoff(base = "300ms", max = "2s"))]
+struct QuoteJournal {
+    quotes: Inbox<Quote>,
+    fail_every: u64,
+}
+
+#[janus::service]
+impl QuoteJournal {
+    #[on_start]
+    async fn open(&self) -> janus::Result<Journal> {
+        Ok(Journal { written: 0 })
+    }
+
+    #[step(recv = quotes)]
+    async fn append(&self, journal: &mut Journal, quote: Quote) -> janus::Result<()> {
+        journal.written += 1;
+        if journal.written.is_multiple_of(self.fail_every) {
+            janus::anyhow::bail!(
+                "journal: disk full at quote {} ({})",
+                journal.written,
+                quote.price
+            );
+        }
+        Ok(())
+    }
+
+    #[on_stop]
+    async fn close(&self, journal: Option<Journal>, why: StopReason) {
+        if let (Some(journal), StopReason::Shutdown) = (journal, why) {
+            tracing::info!("journal: flushed {} quotes", journal.written);
+        }
     }
 }
 
@@ -157,7 +218,9 @@ impl BatchWorker {
     }
 }
 
-fn tree(status: StatusServer) -> SupervisorSpec {
+/// The tree: its feeds send quotes with `quotes`, its journal reads them
+/// from `inbox`.
+fn tree(status: StatusServer, quotes: &mpsc::Sender<Quote>, inbox: Inbox<Quote>) -> SupervisorSpec {
     let tree = janus::supervisor! {
         name: "trading-desk",
         strategy: rest_for_one,
@@ -167,7 +230,11 @@ fn tree(status: StatusServer) -> SupervisorSpec {
             janus::supervisor! {
                 name: "market-data",
                 intensity: { restarts: 20, within: "60s" },
-                children: [Feed::new("binance", 0), Feed::new("kraken", 40)],
+                children: [
+                    QuoteJournal { quotes: inbox, fail_every: 150 },
+                    Feed::new("binance", 0, quotes),
+                    Feed::new("kraken", 40, quotes),
+                ],
             },
             janus::supervisor! {
                 name: "risk",
@@ -191,7 +258,7 @@ fn tree(status: StatusServer) -> SupervisorSpec {
 
 /// What the operator does, through the tree's handle, while the tour runs:
 /// a batch of orders every 2 s, and from time to time a command.
-async fn operate(desk: SupervisorHandle) {
+async fn operate(desk: SupervisorHandle, quotes: mpsc::Sender<Quote>) {
     let Some(batches) = desk.dynamic::<Batch>("trading-desk/order-batches") else {
         return;
     };
@@ -224,7 +291,8 @@ async fn operate(desk: SupervisorHandle) {
             8 => market_data.map(|md| {
                 (
                     "add market-data/coinbase",
-                    md.add_child(Feed::new("coinbase", 0)).map_err(Into::into),
+                    md.add_child(Feed::new("coinbase", 0, &quotes))
+                        .map_err(Into::into),
                 )
             }),
             14 => match market_data {
@@ -404,8 +472,9 @@ fn main() -> std::process::ExitCode {
 
 async fn tour(Args { duration, status }: Args) -> janus::Result<()> {
     let status = StatusServer::new().with_address(status);
+    let (quotes, inbox) = Inbox::channel(1024);
     // Subscribed before anything starts: the narration misses nothing.
-    let (desk, events) = tree(status.clone()).spawn_with_events()?;
+    let (desk, events) = tree(status.clone(), &quotes, inbox).spawn_with_events()?;
     narrate(events);
     desk.started().await?;
     match status.bound_address().await {
@@ -414,7 +483,7 @@ async fn tour(Args { duration, status }: Args) -> janus::Result<()> {
         }
         Err(error) => tracing::error!("{error}"),
     }
-    tokio::spawn(operate(desk.clone()));
+    tokio::spawn(operate(desk.clone(), quotes));
     if let Some(duration) = duration {
         let desk = desk.clone();
         tokio::spawn(async move {
