@@ -39,7 +39,8 @@ pub trait ServiceDefinition {
 /// The results a service method may return: `()` or `Result<(), E>` with
 /// `E` convertible into `anyhow::Error`.
 #[diagnostic::on_unimplemented(
-    message = "a service method must return `anyhow::Result<()>` (or `()` where allowed), not `{Self}`"
+    message = "a service method must return `anyhow::Result<()>` (or `()` where allowed), not `{Self}`",
+    label = "its error must convert into `anyhow::Error` (a type implementing `std::error::Error + Send + Sync + 'static`)"
 )]
 pub trait IntoServiceResult {
     /// The result as `anyhow::Result<()>`.

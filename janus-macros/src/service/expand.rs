@@ -178,6 +178,14 @@ fn state_arg(param: Option<&syn::PatType>) -> Option<TokenStream> {
     })
 }
 
+/// The span of what `sig` returns: where a wrong result type is reported.
+fn output_span(sig: &syn::Signature) -> Span {
+    match &sig.output {
+        syn::ReturnType::Type(_, ty) => ty.span(),
+        syn::ReturnType::Default => sig.ident.span(),
+    }
+}
+
 /// The run's body, as an async closure over `&mut` the state: the
 /// `#[run]` method, or the steps' loop.
 fn body(roles: &Roles, cancel: &TokenStream) -> TokenStream {
@@ -190,12 +198,11 @@ fn body(roles: &Roles, cancel: &TokenStream) -> TokenStream {
         } else {
             quote!(_)
         };
+        let convert = quote_spanned! {output_span(sig)=>
+            ::janus::__private::IntoServiceResult::into_service_result
+        };
         return quote! {
-            async |#pattern| {
-                ::janus::__private::IntoServiceResult::into_service_result(
-                    self.#method(#state #cancel.clone()).await,
-                )
-            }
+            async |#pattern| #convert(self.#method(#state #cancel.clone()).await)
         };
     }
     let mut setup = Vec::new();
@@ -207,13 +214,15 @@ fn body(roles: &Roles, cancel: &TokenStream) -> TokenStream {
         let params = Params::of(Role::Step, &step.sig, recv);
         let state = state_arg(params.state);
         uses_state |= state.is_some();
+        // A result that is not one is reported at the step's return type.
+        let once = quote_spanned! {output_span(&step.sig)=> ::janus::__private::step_once};
         match &step.trigger {
             Some(Trigger::Every(every)) => {
                 let timer = format_ident!("__janus_every_{i}");
                 setup.push(quote!(let mut #timer = ::janus::__private::interval(#every);));
                 branches.push(quote! {
                     _ = #timer.tick() => {
-                        ::janus::__private::step_once(&#cancel, self.#method(#state)).await?;
+                        #once(&#cancel, self.#method(#state)).await?;
                     }
                 });
             }
@@ -225,11 +234,7 @@ fn body(roles: &Roles, cancel: &TokenStream) -> TokenStream {
                 branches.push(quote! {
                     __janus_message = #inbox.recv() => match __janus_message {
                         ::core::option::Option::Some(__janus_message) => {
-                            ::janus::__private::step_once(
-                                &#cancel,
-                                self.#method(#state __janus_message),
-                            )
-                            .await?;
+                            #once(&#cancel, self.#method(#state __janus_message)).await?;
                         }
                         // Every sender is gone: the run completes.
                         ::core::option::Option::None => break ::core::result::Result::Ok(()),
@@ -239,7 +244,7 @@ fn body(roles: &Roles, cancel: &TokenStream) -> TokenStream {
             // A single step without a trigger: back to back.
             None => branches.push(quote! {
                 () = ::janus::__private::yield_budget() => {
-                    ::janus::__private::step_once(&#cancel, self.#method(#state)).await?;
+                    #once(&#cancel, self.#method(#state)).await?;
                 }
             }),
         }
