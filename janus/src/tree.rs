@@ -1383,7 +1383,7 @@ impl SupervisorHandle {
         let mut counts = ChildCounts::default();
         for slot in self.core.slots() {
             counts.specs += 1;
-            if slot.supervisor {
+            if slot.service.is_supervisor() {
                 counts.supervisors += 1;
             } else {
                 counts.workers += 1;

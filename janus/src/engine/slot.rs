@@ -278,8 +278,6 @@ pub(crate) struct Slot {
     pub(crate) expendable: bool,
     /// Its end may end its supervisor (auto-shutdown).
     pub(crate) significant: bool,
-    /// A supervisor rather than a worker (OTP's child type).
-    pub(crate) supervisor: bool,
     /// The tree is ready only while this child is (beyond the grace).
     pub(crate) gates_readiness: bool,
     /// Which of its settings are its supervisor's defaults, and follow a
@@ -365,7 +363,6 @@ impl Slot {
     pub(crate) fn new(config: SlotConfig, events: Arc<EventHub>, launched: bool) -> Self {
         let reports_readiness = config.service.reports_readiness();
         let heartbeat_timeout = config.service.heartbeat_timeout();
-        let supervisor = config.service.is_supervisor();
         let SlotConfig {
             name,
             path,
@@ -408,7 +405,6 @@ impl Slot {
             critical,
             expendable,
             significant,
-            supervisor,
             gates_readiness,
             follows,
             events,
@@ -450,7 +446,7 @@ impl Slot {
         snapshot.critical = self.critical;
         snapshot.expendable = self.expendable;
         snapshot.significant = self.significant;
-        snapshot.kind = if self.supervisor {
+        snapshot.kind = if self.service.is_supervisor() {
             ChildKind::Supervisor
         } else {
             ChildKind::Worker
@@ -473,7 +469,12 @@ impl SlotState {
     /// that ends was shorter than the outage before it (see
     /// [`unready_for`](Self::unready_for)).
     pub(crate) fn unready(&mut self) {
-        if !std::mem::take(&mut self.ready) {
+        let was_ready = std::mem::take(&mut self.ready);
+        // A child stopped for a shutdown or by an operator is not coming
+        // back: no outage to time (and no box to make for each child of a
+        // tree that shuts down).
+        let coming_back = !matches!(self.stop, Some(StopWhy::Shutdown | StopWhy::Command));
+        if !(was_ready && coming_back) {
             return;
         }
         let ran = self.backoff.run_time().unwrap_or_default();
@@ -702,7 +703,7 @@ impl SlotState {
         }
         tx.apply(lc, None, |lc| lc.transition_to_terminated(reason));
         self.stop = None;
-        self.unready();
+        self.ready = false;
         self.awaited = false;
         Some(self.lifecycle.cumulative_running_time())
     }
