@@ -377,9 +377,11 @@ impl BackoffState {
         self.last_start = Some(now);
     }
 
-    /// How long the current (or last) run has lasted, if one started.
-    pub(crate) fn run_time(&self) -> Option<Duration> {
-        self.last_start.map(|started| started.elapsed())
+    /// How long the current (or last) run has lasted at `now`, if one
+    /// started.
+    pub(crate) fn run_time_at(&self, now: Instant) -> Option<Duration> {
+        self.last_start
+            .map(|started| now.saturating_duration_since(started))
     }
 
     /// Resets the exponent when the run that just ended lasted at least the

@@ -477,11 +477,12 @@ impl SlotState {
         if !(was_ready && coming_back) {
             return;
         }
-        let ran = self.backoff.run_time().unwrap_or_default();
+        let now = Instant::now();
+        let ran = self.backoff.run_time_at(now).unwrap_or_default();
         let rare = self.rare();
         let goes_on = rare.outage_since.is_some() && ran < rare.outage_len;
         if !goes_on {
-            rare.outage_since = Some(Instant::now());
+            rare.outage_since = Some(now);
         }
     }
 
