@@ -251,3 +251,77 @@ async fn a_job_ends_when_its_significant_children_are_done() {
             .all(|s| s.phase == ServicePhase::Terminated)
     );
 }
+
+const BASE: Duration = Duration::from_millis(200);
+const MAX_RESTARTS: u32 = 3;
+const POOL: usize = 1;
+
+/// Settings given as constants and expressions: written where the rest of
+/// the service's settings are, checked when built.
+#[janus::service(backoff(base = BASE, max = Duration::from_secs(2)), shutdown_timeout = BASE)]
+struct Tuned;
+
+#[janus::service]
+impl Tuned {
+    #[step(every = "1s")]
+    async fn step(&self) -> janus::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn settings_may_be_constants_and_expressions() {
+    use janus::supervisor::BackoffConfig;
+    let tuned = Tuned;
+    assert_eq!(
+        tuned.backoff_config(),
+        Some(BackoffConfig {
+            base_delay: BASE,
+            max_delay: Duration::from_secs(2),
+            ..BackoffConfig::default()
+        })
+    );
+    assert_eq!(tuned.shutdown_timeout(), Some(BASE));
+    let timeout = Duration::from_secs(4);
+    let tree = janus::supervisor! {
+        name: "desk",
+        intensity: { restarts: MAX_RESTARTS, within: Duration::from_secs(30) },
+        shutdown: { timeout: BASE * 10 },
+        children: [
+            Tuned => { shutdown_timeout: timeout },
+            janus::supervisor! {
+                name: "pool",
+                dynamic: |orders: u32| Batch::new("batch", orders),
+                max_children: POOL,
+            },
+        ],
+    }
+    .start_with_metrics(JanusMetrics::new())
+    .await
+    .expect("starts");
+    let tuned = tree.snapshot("desk/tuned").expect("listed");
+    assert_eq!(tuned.shutdown_timeout_ms, Some(4_000));
+    let pool = tree.dynamic::<u32>("desk/pool").expect("pool");
+    pool.start_child(1_000).expect("one");
+    assert!(pool.start_child(1_000).is_err(), "max_children: POOL = 1");
+    tree.shutdown();
+    tree.wait().await.expect("stops");
+}
+
+const ZERO: Duration = Duration::ZERO;
+
+#[test]
+fn an_invalid_expression_is_the_runtimes_typed_error() {
+    let tree = janus::supervisor! {
+        name: "desk",
+        intensity: { restarts: 1, within: ZERO },
+        children: [Tuned],
+    };
+    let error = tree.validate().expect_err("a zero window");
+    assert!(
+        error
+            .to_string()
+            .contains("intensity window must not be zero"),
+        "{error}"
+    );
+}

@@ -5,7 +5,7 @@
 use quote::ToTokens;
 use syn::{Ident, LitStr};
 
-use super::{Bounds, Breaker, DurationLit, Policy};
+use super::{Bounds, Breaker, CountSetting, DurationSetting, Policy};
 use crate::errors::Errors;
 use crate::keys::{BACKOFF_KEYS, BREAKER_KEYS, BackoffKey, BreakerKey};
 use crate::syntax::{Syntax, Value};
@@ -22,12 +22,12 @@ pub(crate) fn set_once<T>(errors: &mut Errors, slot: &mut Option<T>, key: &Ident
     }
 }
 
-impl DurationLit {
+impl DurationSetting {
     /// Parses a string literal such as `"250ms"` or `"1m 30s"`.
     pub(crate) fn parse(lit: &LitStr) -> syn::Result<Self> {
         let text = lit.value();
         humantime::parse_duration(&text)
-            .map(|value| Self {
+            .map(|value| Self::Literal {
                 value,
                 span: lit.span(),
             })
@@ -40,20 +40,27 @@ impl DurationLit {
     }
 }
 
-/// A duration: `key = "5s"` or `key: "5s"`.
+/// A duration: `key = "5s"` or `key: "5s"`, checked now; or a constant or
+/// an expression of type `Duration` (`key: TIMEOUT`,
+/// `key: Duration::from_secs(5)`), checked when the service or tree is
+/// built, as the builder checks it.
 pub(crate) fn duration(
     value: &Value,
     syntax: Syntax,
     key: &str,
     errors: &mut Errors,
-) -> Option<DurationLit> {
+) -> Option<DurationSetting> {
     match value {
-        Value::Str(lit) => errors.ok(DurationLit::parse(lit)),
+        Value::Str(lit) => errors.ok(DurationSetting::parse(lit)),
+        Value::Ident(ident) if ident != "infinity" => {
+            Some(DurationSetting::Expr(Box::new(syn::parse_quote!(#ident))))
+        }
+        Value::Expr(expr) => Some(DurationSetting::Expr(expr.clone())),
         other => {
             errors.at_span(
                 other.span(),
                 format_args!(
-                    "expected a duration string: `{}`",
+                    "expected a duration: `{}`, or a `Duration` constant or expression",
                     syntax.pair(key, "\"5s\"")
                 ),
             );
@@ -68,11 +75,11 @@ pub(crate) fn nonzero_duration(
     syntax: Syntax,
     key: &str,
     errors: &mut Errors,
-) -> Option<DurationLit> {
+) -> Option<DurationSetting> {
     let duration = duration(value, syntax, key, errors)?;
-    if duration.value.is_zero() {
+    if duration.literal().is_some_and(|d| d.is_zero()) {
         errors.at_span(
-            duration.span,
+            duration.span(),
             format_args!("`{key}` must be longer than zero"),
         );
         return None;
@@ -89,14 +96,14 @@ pub(crate) fn timeout(
     key: &str,
     zero: bool,
     errors: &mut Errors,
-) -> Option<DurationLit> {
+) -> Option<DurationSetting> {
     let infinity = match value {
         Value::Ident(word) if word == "infinity" => Some(word.span()),
         Value::Str(lit) if lit.value() == "infinity" => Some(lit.span()),
         _ => None,
     };
     if let Some(span) = infinity {
-        return Some(DurationLit {
+        return Some(DurationSetting::Literal {
             value: std::time::Duration::MAX,
             span,
         });
@@ -186,15 +193,33 @@ pub(crate) fn flag(value: &Value, syntax: Syntax, key: &str, errors: &mut Errors
 }
 
 /// A whole number, 0 included.
-pub(crate) fn count(value: &Value, syntax: Syntax, key: &str, errors: &mut Errors) -> Option<u32> {
-    let Value::Int(int) = value else {
-        errors.at_span(
-            value.span(),
-            format_args!("expected a whole number: `{}`", syntax.pair(key, "5")),
-        );
-        return None;
-    };
-    errors.ok(int.base10_parse::<u32>())
+pub(crate) fn count(
+    value: &Value,
+    syntax: Syntax,
+    key: &str,
+    errors: &mut Errors,
+) -> Option<CountSetting> {
+    match value {
+        Value::Int(int) => errors
+            .ok(int.base10_parse::<u32>())
+            .map(|n| CountSetting::Literal {
+                value: n,
+                span: int.span(),
+            }),
+        // A constant or an expression, checked when the tree is built.
+        Value::Ident(ident) => Some(CountSetting::Expr(Box::new(syn::parse_quote!(#ident)))),
+        Value::Expr(expr) => Some(CountSetting::Expr(expr.clone())),
+        other => {
+            errors.at_span(
+                other.span(),
+                format_args!(
+                    "expected a whole number: `{}`, or a constant or expression",
+                    syntax.pair(key, "5")
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// A whole number of at least 1; `zero` says why 0 is wrong.
@@ -204,10 +229,10 @@ pub(crate) fn positive(
     key: &str,
     zero: &str,
     errors: &mut Errors,
-) -> Option<u32> {
+) -> Option<CountSetting> {
     match count(value, syntax, key, errors)? {
-        0 => {
-            errors.at_span(value.span(), zero);
+        CountSetting::Literal { value: 0, span } => {
+            errors.at_span(span, zero);
             None
         }
         n => Some(n),

@@ -10,12 +10,22 @@ use crate::errors::Errors;
 /// against the default of a bound not written; the error points at the
 /// bound to change.
 pub(crate) fn backoff(bounds: &Bounds, errors: &mut Errors) {
-    let base = bounds.base.map_or(BACKOFF_BASE, |d| d.value);
-    let max = bounds.max.map_or(BACKOFF_MAX, |d| d.value);
+    // An expression is the runtime's to check.
+    let literal = |bound: &Option<crate::common::DurationSetting>, default| match bound {
+        None => Some(default),
+        Some(d) => d.literal(),
+    };
+    let (Some(base), Some(max)) = (
+        literal(&bounds.base, BACKOFF_BASE),
+        literal(&bounds.max, BACKOFF_MAX),
+    ) else {
+        return;
+    };
     let culprit = bounds
         .base
-        .or(bounds.max)
-        .map_or_else(Span::call_site, |d| d.span);
+        .as_ref()
+        .or(bounds.max.as_ref())
+        .map_or_else(Span::call_site, crate::common::DurationSetting::span);
     if base > max {
         let which = if bounds.max.is_some() {
             "max"

@@ -406,11 +406,13 @@ impl Config {
         let backoff = if args.backoff.is_none() && args.breaker.is_none() {
             quote!(::core::option::Option::None)
         } else {
-            let config =
-                crate::common::expand::backoff(args.backoff.unwrap_or_default(), args.breaker);
+            let config = crate::common::expand::backoff(
+                &args.backoff.clone().unwrap_or_default(),
+                args.breaker.as_ref(),
+            );
             quote!(::core::option::Option::Some(#config))
         };
-        let optional = |value: &Option<crate::common::DurationLit>| match value {
+        let optional = |value: &Option<crate::common::DurationSetting>| match value {
             Some(d) => quote!(::core::option::Option::Some(#d)),
             None => quote!(::core::option::Option::None),
         };

@@ -15,7 +15,7 @@ mod validate;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::common::{Bounds, Breaker, DurationLit, Policy};
+use crate::common::{Bounds, Breaker, DurationSetting, Policy};
 use crate::errors::Errors;
 
 pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
@@ -55,11 +55,11 @@ struct Args {
     restart: Option<Policy>,
     backoff: Option<Bounds>,
     breaker: Option<Breaker>,
-    shutdown_timeout: Option<DurationLit>,
-    heartbeat_timeout: Option<DurationLit>,
+    shutdown_timeout: Option<DurationSetting>,
+    heartbeat_timeout: Option<DurationSetting>,
     critical: Option<bool>,
     /// A function's period, which makes it step-style.
-    every: Option<DurationLit>,
+    every: Option<DurationSetting>,
 }
 
 enum Name {
@@ -110,7 +110,7 @@ struct Marked {
 #[derive(Clone)]
 enum Trigger {
     /// An interval.
-    Every(DurationLit),
+    Every(DurationSetting),
     /// Each message of the `Inbox` in this field.
     Recv(syn::Ident),
 }

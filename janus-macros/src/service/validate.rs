@@ -67,7 +67,7 @@ fn function(item: &syn::ItemFn, args: &Args, errors: &mut Errors) {
             "a function service without a `CancellationToken` parameter is step-style and needs `every = \"…\"`; or take `cancel: CancellationToken` for full control",
         ),
         (true, Some(every)) => errors.at_span(
-            every.span,
+            every.span(),
             "`every` is for step-style functions, which take no `CancellationToken`; remove the parameter or `every`",
         ),
         _ => {}

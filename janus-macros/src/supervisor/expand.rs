@@ -21,6 +21,7 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned as _;
 
 use super::{AutoShutdown, Intensity, Order, StartOrder, Strategy, Tree};
+use crate::common::CountSetting;
 use crate::common::expand::backoff;
 
 /// Expands `tree` (`None` if it could not be read); `checked` holds the
@@ -49,30 +50,39 @@ pub(super) fn tree(tree: Option<&Tree>, checked: Result<(), TokenStream>) -> Tok
     if let Some(order) = tree.start.as_ref().and_then(|s| s.order) {
         calls.push(quote!(.with_start_order(#order)));
     }
-    if let Some(timeout) = tree.start.as_ref().and_then(|s| s.timeout) {
+    if let Some(timeout) = tree.start.as_ref().and_then(|s| s.timeout.as_ref()) {
         calls.push(quote!(.with_start_timeout(#timeout)));
     }
-    if let Some(timeout) = tree.shutdown.as_ref().and_then(|s| s.timeout) {
+    if let Some(timeout) = tree.shutdown.as_ref().and_then(|s| s.timeout.as_ref()) {
         calls.push(quote!(.with_shutdown_timeout(#timeout)));
     }
     if let Some(order) = tree.shutdown.as_ref().and_then(|s| s.order) {
         calls.push(quote!(.with_shutdown_order(#order)));
     }
-    if let Some(bounds) = tree.backoff {
+    if let Some(bounds) = &tree.backoff {
         let backoff = backoff(bounds, None);
         calls.push(quote!(.with_backoff(#backoff)));
     }
     if let Some(auto_shutdown) = tree.auto_shutdown {
         calls.push(quote!(.with_auto_shutdown(#auto_shutdown)));
     }
-    if let Some(grace) = tree.readiness_grace {
+    if let Some(grace) = &tree.readiness_grace {
         calls.push(quote!(.with_readiness_grace(#grace)));
     }
     if let Some(template) = &tree.dynamic {
         // Checked: no strategy, start order, shutdown order or children.
-        if let Some(max) = tree.max_children {
-            let max = proc_macro2::Literal::usize_unsuffixed(max as usize);
-            calls.push(quote!(.with_max_children(#max)));
+        match &tree.max_children {
+            Some(CountSetting::Literal { value, .. }) => {
+                let max = proc_macro2::Literal::usize_unsuffixed(*value as usize);
+                calls.push(quote!(.with_max_children(#max)));
+            }
+            Some(CountSetting::Expr(expr)) => calls.push(quote_spanned! {expr.span()=>
+                .with_max_children({
+                    let max: usize = #expr;
+                    max
+                })
+            }),
+            None => {}
         }
         return quote! {
             ::janus::__private::DynamicSupervisorSpec::new(#name, #template) #(#calls)*
@@ -84,10 +94,10 @@ pub(super) fn tree(tree: Option<&Tree>, checked: Result<(), TokenStream>) -> Tok
         if let Some(restart) = settings.restart {
             options.push(quote!(.with_restart_policy(#restart)));
         }
-        if let Some(timeout) = settings.start_timeout {
+        if let Some(timeout) = &settings.start_timeout {
             options.push(quote!(.with_start_timeout(#timeout)));
         }
-        if let Some(timeout) = settings.shutdown_timeout {
+        if let Some(timeout) = &settings.shutdown_timeout {
             options.push(quote!(.with_shutdown_timeout(#timeout)));
         }
         if let Some(critical) = settings.critical {
@@ -96,7 +106,7 @@ pub(super) fn tree(tree: Option<&Tree>, checked: Result<(), TokenStream>) -> Tok
         if let Some(expendable) = settings.expendable {
             options.push(quote!(.with_expendable(#expendable)));
         }
-        if let Some(bounds) = settings.backoff {
+        if let Some(bounds) = &settings.backoff {
             let backoff = backoff(bounds, None);
             options.push(quote!(.with_backoff(#backoff)));
         }

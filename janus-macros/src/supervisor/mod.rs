@@ -14,7 +14,7 @@ mod validate;
 
 use proc_macro2::{Span, TokenStream};
 
-use crate::common::{Bounds, DurationLit, Policy};
+use crate::common::{Bounds, CountSetting, DurationSetting, Policy};
 use crate::errors::Errors;
 use crate::keys::TreeKey;
 use crate::syntax::TreeInput;
@@ -43,9 +43,9 @@ struct Tree {
     /// `dynamic: |arg: A| make(arg)`: the template of a dynamic
     /// supervisor's children (instead of `children`).
     dynamic: Option<syn::Expr>,
-    max_children: Option<u32>,
+    max_children: Option<CountSetting>,
     auto_shutdown: Option<AutoShutdown>,
-    readiness_grace: Option<DurationLit>,
+    readiness_grace: Option<DurationSetting>,
     /// The keys written, valid or not, each with its token: a key written
     /// wrongly is reported as wrong, not also as missing; a key that does
     /// not go with another is reported at itself.
@@ -69,7 +69,10 @@ enum Strategy {
 /// How many restarts a supervisor tolerates.
 enum Intensity {
     /// At most `restarts` `within` a window; 0 escalates the first failure.
-    Limit { restarts: u32, within: DurationLit },
+    Limit {
+        restarts: CountSetting,
+        within: DurationSetting,
+    },
     /// No limit.
     Off,
 }
@@ -78,7 +81,7 @@ enum Intensity {
 #[derive(Default)]
 struct Start {
     order: Option<StartOrder>,
-    timeout: Option<DurationLit>,
+    timeout: Option<DurationSetting>,
 }
 
 #[derive(Clone, Copy)]
@@ -89,7 +92,7 @@ enum StartOrder {
 
 #[derive(Default)]
 struct Shutdown {
-    timeout: Option<DurationLit>,
+    timeout: Option<DurationSetting>,
     order: Option<Order>,
 }
 
@@ -114,8 +117,8 @@ struct Child {
 #[derive(Default)]
 struct ChildSettings {
     restart: Option<Policy>,
-    start_timeout: Option<DurationLit>,
-    shutdown_timeout: Option<DurationLit>,
+    start_timeout: Option<DurationSetting>,
+    shutdown_timeout: Option<DurationSetting>,
     critical: Option<bool>,
     expendable: Option<bool>,
     backoff: Option<Bounds>,
