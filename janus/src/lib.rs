@@ -228,10 +228,9 @@ pub mod __private {
     pub use crate::Inbox;
     pub use crate::backoff::BackoffConfig;
     pub use crate::macro_support::{
-        IntoServiceResult, IntoState, ServiceDefinition, drive, drive_with_state, interval,
-        step_loop, step_once, yield_budget,
+        ServiceDefinition, drive, drive_with_state, interval, step_loop, step_once, yield_budget,
     };
-    pub use crate::service::StopReason;
+    pub use crate::service::{IntoServiceResult, IntoState, StopReason};
     pub use crate::service::{JanusService, RestartPolicy};
     pub use crate::tree::{
         AutoShutdown, ChildOptions, DynamicSupervisorSpec, ShutdownOrder, StartOrder, Strategy,

@@ -12,7 +12,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::BackoffConfig;
-use crate::service::RestartPolicy;
+use crate::service::{IntoServiceResult, IntoState, RestartPolicy};
 
 /// What `#[janus::service]` on a struct declares; the impl attribute's
 /// generated `JanusService` reads it.
@@ -34,63 +34,6 @@ pub trait ServiceDefinition {
     fn __janus_critical(&self) -> bool;
     /// Its heartbeat deadline, if configured.
     fn __janus_heartbeat_timeout(&self) -> Option<Duration>;
-}
-
-/// The results a service method may return: `()` or `Result<(), E>` with
-/// `E` convertible into `anyhow::Error`.
-#[diagnostic::on_unimplemented(
-    message = "a service method must return `anyhow::Result<()>` (or `()` where allowed), not `{Self}`",
-    label = "its error must convert into `anyhow::Error` (a type implementing `std::error::Error + Send + Sync + 'static`)"
-)]
-pub trait IntoServiceResult {
-    /// The result as `anyhow::Result<()>`.
-    ///
-    /// # Errors
-    ///
-    /// The method's error.
-    fn into_service_result(self) -> anyhow::Result<()>;
-}
-
-#[diagnostic::do_not_recommend]
-impl IntoServiceResult for () {
-    fn into_service_result(self) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
-
-#[diagnostic::do_not_recommend]
-impl<E: Into<anyhow::Error>> IntoServiceResult for Result<(), E> {
-    fn into_service_result(self) -> anyhow::Result<()> {
-        self.map_err(Into::into)
-    }
-}
-
-/// What an `#[on_start]` may return: nothing, `Result<(), E>` (no state),
-/// or `Result<S, E>`, whose `Ok` value is the run's state.
-#[diagnostic::on_unimplemented(
-    message = "an #[on_start] method must return `janus::Result<S>` (its `Ok` value is the run's state, `()` for none) or nothing, not `{Self}`"
-)]
-pub trait IntoState<S> {
-    /// The state, or the error that failed the start.
-    ///
-    /// # Errors
-    ///
-    /// The start's error.
-    fn into_state(self) -> anyhow::Result<S>;
-}
-
-#[diagnostic::do_not_recommend]
-impl IntoState<()> for () {
-    fn into_state(self) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
-
-#[diagnostic::do_not_recommend]
-impl<S, E: Into<anyhow::Error>> IntoState<S> for Result<S, E> {
-    fn into_state(self) -> anyhow::Result<S> {
-        self.map_err(Into::into)
-    }
 }
 
 /// A run with state: `on_start` (raced against cancellation) makes it,

@@ -222,6 +222,66 @@ pub trait JanusService: Send + Sync + 'static {
     async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()>;
 }
 
+/// What a method of a `#[janus::service]` may return: `()` (where
+/// allowed) or `Result<(), E>` whose error converts into `anyhow::Error`
+/// (`janus::Result<()>`, `std::io::Result<()>`…). A `Result<(), String>`
+/// does not: `String` is not an error type.
+#[diagnostic::on_unimplemented(
+    message = "a service method must return `anyhow::Result<()>` (or `()` where allowed), not `{Self}`",
+    label = "its error must convert into `anyhow::Error` (a type implementing `std::error::Error + Send + Sync + 'static`)"
+)]
+pub trait IntoServiceResult {
+    /// The result as `anyhow::Result<()>`.
+    ///
+    /// # Errors
+    ///
+    /// The method's error.
+    fn into_service_result(self) -> anyhow::Result<()>;
+}
+
+#[diagnostic::do_not_recommend]
+impl IntoServiceResult for () {
+    fn into_service_result(self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<E: Into<anyhow::Error>> IntoServiceResult for Result<(), E> {
+    fn into_service_result(self) -> anyhow::Result<()> {
+        self.map_err(Into::into)
+    }
+}
+
+/// What an `#[on_start]` of a `#[janus::service]` may return: nothing,
+/// `Result<(), E>` (no state), or `Result<S, E>`, whose `Ok` value is the
+/// run's state, handed to the steps as `&mut S`.
+#[diagnostic::on_unimplemented(
+    message = "an #[on_start] method must return `janus::Result<S>` (its `Ok` value is the run's state, `()` for none) or nothing, not `{Self}`"
+)]
+pub trait IntoState<S> {
+    /// The state, or the error that failed the start.
+    ///
+    /// # Errors
+    ///
+    /// The start's error.
+    fn into_state(self) -> anyhow::Result<S>;
+}
+
+#[diagnostic::do_not_recommend]
+impl IntoState<()> for () {
+    fn into_state(self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<S, E: Into<anyhow::Error>> IntoState<S> for Result<S, E> {
+    fn into_state(self) -> anyhow::Result<S> {
+        self.map_err(Into::into)
+    }
+}
+
 /// Why a run of a service ends: what an `#[on_stop]` of
 /// `#[janus::service]` is told, and what
 /// [`context::stop_requested`](crate::context::stop_requested) answers

@@ -186,6 +186,20 @@ fn output_span(sig: &syn::Signature) -> Span {
     }
 }
 
+/// `call`'s result as `anyhow::Result<()>`, the conversion spanned at the
+/// method's return type (`span`): a result that is not one is reported
+/// there, once.
+fn converted(span: Span, call: &TokenStream) -> TokenStream {
+    let result = syn::Ident::new("__janus_result", span);
+    let convert = quote_spanned! {span=>
+        ::janus::__private::IntoServiceResult::into_service_result(#result)
+    };
+    quote! {{
+        let #result = #call;
+        #convert
+    }}
+}
+
 /// The run's body, as an async closure over `&mut` the state: the
 /// `#[run]` method, or the steps' loop.
 fn body(roles: &Roles, cancel: &TokenStream) -> TokenStream {
@@ -198,11 +212,12 @@ fn body(roles: &Roles, cancel: &TokenStream) -> TokenStream {
         } else {
             quote!(_)
         };
-        let convert = quote_spanned! {output_span(sig)=>
-            ::janus::__private::IntoServiceResult::into_service_result
-        };
+        let result = converted(
+            output_span(sig),
+            &quote!(self.#method(#state #cancel.clone()).await),
+        );
         return quote! {
-            async |#pattern| #convert(self.#method(#state #cancel.clone()).await)
+            async |#pattern| #result
         };
     }
     let mut setup = Vec::new();
@@ -215,14 +230,19 @@ fn body(roles: &Roles, cancel: &TokenStream) -> TokenStream {
         let state = state_arg(params.state);
         uses_state |= state.is_some();
         // A result that is not one is reported at the step's return type.
-        let once = quote_spanned! {output_span(&step.sig)=> ::janus::__private::step_once};
+        let span = output_span(&step.sig);
+        let once = |call: TokenStream| {
+            let result = converted(span, &quote!(#call.await));
+            quote!(::janus::__private::step_once(&#cancel, async { #result }))
+        };
         match &step.trigger {
             Some(Trigger::Every(every)) => {
                 let timer = format_ident!("__janus_every_{i}");
                 setup.push(quote!(let mut #timer = ::janus::__private::interval(#every);));
+                let step = once(quote!(self.#method(#state)));
                 branches.push(quote! {
                     _ = #timer.tick() => {
-                        #once(&#cancel, self.#method(#state)).await?;
+                        #step.await?;
                     }
                 });
             }
@@ -231,10 +251,11 @@ fn body(roles: &Roles, cancel: &TokenStream) -> TokenStream {
                 setup.push(quote_spanned! {field.span()=>
                     let mut #inbox = ::janus::__private::Inbox::lock(&self.#field).await;
                 });
+                let step = once(quote!(self.#method(#state __janus_message)));
                 branches.push(quote! {
                     __janus_message = #inbox.recv() => match __janus_message {
                         ::core::option::Option::Some(__janus_message) => {
-                            #once(&#cancel, self.#method(#state __janus_message)).await?;
+                            #step.await?;
                         }
                         // Every sender is gone: the run completes.
                         ::core::option::Option::None => break ::core::result::Result::Ok(()),
@@ -242,11 +263,14 @@ fn body(roles: &Roles, cancel: &TokenStream) -> TokenStream {
                 });
             }
             // A single step without a trigger: back to back.
-            None => branches.push(quote! {
-                () = ::janus::__private::yield_budget() => {
-                    #once(&#cancel, self.#method(#state)).await?;
-                }
-            }),
+            None => {
+                let step = once(quote!(self.#method(#state)));
+                branches.push(quote! {
+                    () = ::janus::__private::yield_budget() => {
+                        #step.await?;
+                    }
+                });
+            }
         }
     }
     let pattern = if uses_state {
