@@ -371,7 +371,9 @@ fn function(item: &syn::ItemFn, args: &Args, fallback: bool) -> TokenStream {
                 #(#names: #types,)*
             }
 
+            // A generated type: never listed among "the types that implement".
             #[automatically_derived]
+            #[diagnostic::do_not_recommend]
             #[::janus::__private::async_trait]
             impl ::janus::__private::JanusService for __JanusFnService {
                 #methods
