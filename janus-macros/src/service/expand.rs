@@ -335,6 +335,10 @@ fn function(item: &syn::ItemFn, args: &Args, fallback: bool) -> TokenStream {
     inner.attrs.retain(|a| !a.path().is_ident("doc"));
     inner.vis = syn::Visibility::Inherited;
     inner.sig.ident = body_fn.clone();
+    // The macro imposes `async`, awaited or not.
+    inner
+        .attrs
+        .push(syn::parse_quote!(#[allow(clippy::unused_async)]));
     if fallback {
         inner.attrs.push(syn::parse_quote!(#[allow(dead_code)]));
     }
