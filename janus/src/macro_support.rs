@@ -119,52 +119,6 @@ pub async fn yield_budget() {
     tokio::task::coop::consume_budget().await;
 }
 
-/// `on_start` (raced against cancellation), then `body`; then `on_stop`,
-/// always. Returns the first error of `on_start` or `body`; a panic in
-/// `on_stop` is a failure too, reported after that error rather than in its
-/// place.
-///
-/// The body is not raced: a step loop watches cancellation itself, and a
-/// `#[run]` method must be left to shut down gracefully.
-///
-/// # Errors
-///
-/// The first error of `on_start` or `body`.
-pub async fn drive<Start, Body, Stop>(
-    cancel: &CancellationToken,
-    on_start: Start,
-    body: Body,
-    on_stop: Stop,
-) -> anyhow::Result<()>
-where
-    Start: Future,
-    Start::Output: IntoServiceResult,
-    Body: Future,
-    Body::Output: IntoServiceResult,
-    Stop: Future<Output = ()>,
-{
-    let result = async {
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => return Ok(()),
-            started = on_start => started.into_service_result()?,
-        }
-        crate::context::mark_ready();
-        body.await.into_service_result()
-    }
-    .await;
-    match AssertUnwindSafe(on_stop).catch_unwind().await {
-        Ok(()) => result,
-        Err(panic) => {
-            let panic = crate::engine::panic_message(&*panic);
-            Err(match result {
-                Ok(()) => anyhow::anyhow!("on_stop {panic}"),
-                Err(error) => anyhow::anyhow!("{error:#} (then on_stop {panic})"),
-            })
-        }
-    }
-}
-
 /// Calls `step` until it fails or `cancel` fires: back to back, or on an
 /// interval of `every` that does not burst after a stall
 /// ([`MissedTickBehavior::Delay`]). The first step runs at once.

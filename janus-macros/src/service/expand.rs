@@ -27,15 +27,15 @@
 //! ```text
 //! #[janus::service]
 //! impl Feed {
-//!     #[on_start] async fn connect(&self) -> anyhow::Result<()> { … }
-//!     #[step(every = "100ms")] async fn poll(&self) -> anyhow::Result<()> { … }
-//!     #[on_stop] async fn disconnect(&self) { … }
+//!     #[on_start] async fn connect(&self) -> anyhow::Result<Conn> { … }
+//!     #[step(every = "100ms")] async fn poll(&self, conn: &mut Conn) -> anyhow::Result<()> { … }
+//!     #[step(recv = quotes)] async fn write(&self, conn: &mut Conn, q: Quote) -> anyhow::Result<()> { … }
+//!     #[on_stop] async fn disconnect(&self, conn: Option<Conn>, why: StopReason) { … }
 //! }
 //! // becomes
 //! impl Feed {
-//!     async fn connect(&self) -> anyhow::Result<()> { … }   // markers removed
-//!     async fn poll(&self) -> anyhow::Result<()> { … }
-//!     async fn disconnect(&self) { … }
+//!     async fn connect(&self) -> anyhow::Result<Conn> { … }   // markers removed
+//!     …
 //!     fn __janus_definition(&self) -> &dyn ServiceDefinition { self }
 //! }
 //! #[async_trait]
@@ -44,9 +44,24 @@
 //!     …                             // policy, backoff, timeouts, critical
 //!     fn reports_readiness(&self) -> bool { true }   // it has an #[on_start]
 //!     async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
-//!         drive(&cancel, self.connect(),
-//!               step_loop(&cancel, Some(Duration::new(0, 100_000_000)), || self.poll()),
-//!               self.disconnect()).await
+//!         drive_with_state(&cancel, self.connect(),
+//!             async |state| {
+//!                 let mut every_0 = interval(Duration::new(0, 100_000_000));
+//!                 let mut inbox_1 = Inbox::lock(&self.quotes).await;
+//!                 loop {
+//!                     select! {
+//!                         biased;
+//!                         () = cancel.cancelled() => break Ok(()),
+//!                         _ = every_0.tick() => step_once(&cancel, async { … self.poll(&mut *state) … }).await?,
+//!                         message = inbox_1.recv() => match message {
+//!                             Some(q) => step_once(&cancel, async { … self.write(&mut *state, q) … }).await?,
+//!                             None => break Ok(()),   // every sender gone: the run completes
+//!                         },
+//!                     }
+//!                 }
+//!             },
+//!             async |conn, why| self.disconnect(conn, why).await,
+//!         ).await
 //!     }
 //! }
 //! ```
@@ -66,12 +81,18 @@
 //!         …
 //!         async fn run(&self, cancel: CancellationToken) -> anyhow::Result<()> {
 //!             async fn __janus_body(cancel: CancellationToken) -> anyhow::Result<()> { … }
-//!             drive(&cancel, ready(()), __janus_body(cancel.clone()), ready(())).await
+//!             drive_with_state(&cancel, ready(()),
+//!                 async |_| IntoServiceResult::into_service_result(__janus_body(cancel.clone()).await),
+//!                 async |_, _| {}).await
 //!         }
 //!     }
 //!     __JanusFnService
 //! }
 //! ```
+//!
+//! Arguments before the token (`async fn poller(url: String, cancel: …)`)
+//! become the constructor's and fields of `__JanusFnService`; the body is
+//! called with clones of them (`Clone::clone(&self.url)`).
 //!
 //! Without a `CancellationToken` parameter the function is step-style: it is
 //! called every `every`, like a `#[step(every = "…")]` method.
@@ -386,11 +407,11 @@ fn function(item: &syn::ItemFn, args: &Args, fallback: bool) -> TokenStream {
                     #cancel: ::janus::__private::CancellationToken,
                 ) -> ::janus::__private::anyhow::Result<()> {
                     #inner
-                    ::janus::__private::drive(
+                    ::janus::__private::drive_with_state(
                         &#cancel,
                         ::core::future::ready(()),
-                        #body,
-                        ::core::future::ready(()),
+                        async |_| ::janus::__private::IntoServiceResult::into_service_result(#body.await),
+                        async |_, _| {},
                     )
                     .await
                 }
