@@ -228,7 +228,7 @@ pub mod __private {
     pub use crate::Inbox;
     pub use crate::backoff::BackoffConfig;
     pub use crate::macro_support::{
-        ServiceDefinition, drive_with_state, interval, step_loop, step_once, yield_budget,
+        ServiceDefinition, Ticker, drive_with_state, interval, step_loop, step_once, yield_budget,
     };
     pub use crate::service::{IntoServiceResult, IntoState, StopReason};
     pub use crate::service::{JanusService, RestartPolicy};

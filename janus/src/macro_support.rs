@@ -119,9 +119,45 @@ pub async fn yield_budget() {
     tokio::task::coop::consume_budget().await;
 }
 
-/// Calls `step` until it fails or `cancel` fires: back to back, or on an
-/// interval of `every` that does not burst after a stall
-/// ([`MissedTickBehavior::Delay`]). The first step runs at once.
+/// When a service's one step runs: on an interval of `every` that does
+/// not burst after a stall ([`MissedTickBehavior::Delay`]), its first tick
+/// at once; or back to back. A service with one step (by far the most
+/// common) loops on this rather than on a `select!` of its own: less
+/// generated code, faster builds.
+#[derive(Debug)]
+pub struct Ticker {
+    interval: Option<tokio::time::Interval>,
+}
+
+impl Ticker {
+    /// A ticker for `every` (`None`: back to back).
+    #[must_use]
+    pub fn new(every: Option<Duration>) -> Self {
+        Self {
+            interval: every.map(interval),
+        }
+    }
+
+    /// Waits for the next step's turn: `false` once `cancel` has fired,
+    /// which wins ties.
+    pub async fn next(&mut self, cancel: &CancellationToken) -> bool {
+        match &mut self.interval {
+            Some(interval) => tokio::select! {
+                biased;
+                () = cancel.cancelled() => false,
+                _ = interval.tick() => true,
+            },
+            None => {
+                // Back-to-back steps that never wait must still let others run.
+                tokio::task::coop::consume_budget().await;
+                !cancel.is_cancelled()
+            }
+        }
+    }
+}
+
+/// Calls `step` until it fails or `cancel` fires, as a [`Ticker`] says:
+/// the loop of a step-style function service.
 ///
 /// # Errors
 ///
@@ -136,27 +172,9 @@ where
     Fut: Future,
     Fut::Output: IntoServiceResult,
 {
-    let mut interval = every.map(|period| {
-        let mut interval = tokio::time::interval(period);
-        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        interval
-    });
-    loop {
-        if let Some(interval) = interval.as_mut() {
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => return Ok(()),
-                _ = interval.tick() => {}
-            }
-        } else {
-            // Back-to-back steps that never wait must still let others run.
-            tokio::task::coop::consume_budget().await;
-        }
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => return Ok(()),
-            done = step() => done.into_service_result()?,
-        }
-        crate::context::heartbeat();
+    let mut ticker = Ticker::new(every);
+    while ticker.next(cancel).await {
+        step_once(cancel, step()).await?;
     }
+    Ok(())
 }

@@ -241,6 +241,33 @@ fn body(roles: &Roles, cancel: &TokenStream) -> TokenStream {
             async |#pattern| #result
         };
     }
+    if let [step] = roles.steps.as_slice()
+        && !matches!(step.trigger, Some(Trigger::Recv(_)))
+    {
+        // One step on a timer, or back to back: the shared loop.
+        let method = &step.sig.ident;
+        let params = Params::of(Role::Step, &step.sig, false);
+        let state = state_arg(params.state);
+        let pattern = if state.is_some() {
+            quote!(__janus_state)
+        } else {
+            quote!(_)
+        };
+        let every = match &step.trigger {
+            Some(Trigger::Every(every)) => quote!(::core::option::Option::Some(#every)),
+            _ => quote!(::core::option::Option::None),
+        };
+        let result = converted(output_span(&step.sig), &quote!(self.#method(#state).await));
+        return quote! {
+            async |#pattern| {
+                let mut __janus_ticker = ::janus::__private::Ticker::new(#every);
+                while __janus_ticker.next(&#cancel).await {
+                    ::janus::__private::step_once(&#cancel, async { #result }).await?;
+                }
+                ::core::result::Result::Ok(())
+            }
+        };
+    }
     let mut setup = Vec::new();
     let mut branches = Vec::new();
     let mut uses_state = false;
