@@ -792,6 +792,12 @@ impl SupervisorSpec {
     /// The time this supervisor may take to start its children: the sum of
     /// their start timeouts in order, the longest when concurrent.
     fn start_budget(&self) -> Duration {
+        if self.children.is_empty() {
+            // Nothing to wait for but its own task: a dynamic supervisor,
+            // or an empty tree. Its start timeout, not a millisecond that
+            // a busy runtime may not give it.
+            return self.start_timeout;
+        }
         let timeouts = self.children.iter().map(|c| {
             c.options
                 .overrides

@@ -310,3 +310,14 @@ async fn a_child_started_as_the_supervisor_stops_is_stopped_or_refused() {
             .all(|s| s.phase == ServicePhase::Terminated)
     );
 }
+
+#[test]
+fn a_supervisor_without_static_children_asks_for_its_start_timeout() {
+    use janus::supervisor::JanusService as _;
+    // Not the millisecond an empty sum gives, which a busy multi-thread
+    // runtime may not grant its task (found by the interleaving test).
+    assert_eq!(workers("pool").start_timeout(), Some(secs(60)));
+    assert_eq!(SupervisorSpec::new("empty").start_timeout(), Some(secs(60)));
+    let quick = SupervisorSpec::new("quick").with_start_timeout(secs(5));
+    assert_eq!(quick.start_timeout(), Some(secs(5)));
+}
