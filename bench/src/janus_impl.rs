@@ -82,7 +82,7 @@ impl JanusService for HandChurn {
             if self.panics {
                 panic!("churn");
             }
-            janus::anyhow::bail!("churn");
+            return Err(crate::failure());
         }
         cancel.cancelled().await;
         Ok(())
@@ -104,7 +104,7 @@ impl MacroChurn {
     #[run]
     async fn churn(&self, cancel: CancellationToken) -> janus::Result<()> {
         if self.churn.run_should_fail() {
-            janus::anyhow::bail!("churn");
+            return Err(crate::failure());
         }
         cancel.cancelled().await;
         Ok(())

@@ -53,8 +53,9 @@ struct Churner {
     panics: bool,
 }
 
+/// The common failure, in the error type kameo's actor declares.
 #[derive(Debug)]
-struct Failed;
+struct Failed(#[allow(dead_code, reason = "carried, as an error is")] anyhow::Error);
 
 impl std::fmt::Display for Failed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,7 +72,7 @@ impl Actor for Churner {
             if args.panics {
                 panic!("churn");
             }
-            return Err(Failed);
+            return Err(Failed(crate::failure()));
         }
         Ok(args)
     }

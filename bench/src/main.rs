@@ -139,11 +139,42 @@ const ALL_WORKLOADS: [Workload; 7] = [
     Workload::MacroChurn,
 ];
 
+/// How the measurement processes run tokio: `multi-thread` (the default,
+/// two workers on this machine) or `current-thread`, where cross-thread
+/// wake-ups do not dominate.
+const RUNTIME_VAR: &str = "JANUS_BENCH_RUNTIME";
+
+/// The flavor `all --runtime` chose, passed to each measurement process.
+static RUNTIME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn set_runtime(flavor: &str) {
+    let _ = RUNTIME.set(flavor.to_owned());
+}
+
+fn runtime_flavor() -> String {
+    RUNTIME
+        .get()
+        .cloned()
+        .unwrap_or_else(|| std::env::var(RUNTIME_VAR).unwrap_or_else(|_| "multi-thread".to_owned()))
+}
+
+/// The error every system's failing service returns, made the same way
+/// at the same cost (an `anyhow::Error`, converted where a system wants
+/// its own type).
+pub(crate) fn failure() -> anyhow::Error {
+    anyhow::anyhow!("churn")
+}
+
 /// Runs one measurement in this process.
 fn run_one(system: &str, workload: Workload, n: usize) -> anyhow::Result<Measurement> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = match runtime_flavor().as_str() {
+        "current-thread" => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?,
+    };
     if matches!(workload, Workload::PanicChurn) {
         std::panic::set_hook(Box::new(|_| {}));
     }
@@ -177,6 +208,12 @@ fn measure_in_child(system: &str, workload: Workload, n: usize) -> anyhow::Resul
     };
     let output = Command::new(std::env::current_exe()?)
         .args(["one", system, workload_arg, &n.to_string()])
+        // An `anyhow::Error` made while RUST_BACKTRACE=1 (as this machine,
+        // like many hosts, exports) captures a backtrace: tens of µs, more
+        // than a restart. Errors cost the same for every system: none
+        // captures one.
+        .env("RUST_LIB_BACKTRACE", "0")
+        .env(RUNTIME_VAR, runtime_flavor())
         .output()?;
     anyhow::ensure!(
         output.status.success(),
@@ -219,6 +256,13 @@ fn drive(args: &[String]) -> anyhow::Result<()> {
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--reps" => reps = iter.next().map_or(Ok(9), |v| v.parse())?,
+            // Read by the measurement processes, which inherit it.
+            "--runtime" => match iter.next().map(String::as_str) {
+                Some(flavor @ ("multi-thread" | "current-thread")) => set_runtime(flavor),
+                other => {
+                    anyhow::bail!("--runtime takes multi-thread or current-thread, not {other:?}")
+                }
+            },
             // The baseline is always measured: the ratios need it.
             "--systems" => {
                 only = iter

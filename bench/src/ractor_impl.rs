@@ -68,7 +68,7 @@ impl Actor for Churner {
             if self.panics {
                 panic!("churn");
             }
-            return Err("churn".into());
+            return Err(crate::failure().into());
         }
         Ok(())
     }

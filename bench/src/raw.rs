@@ -55,7 +55,7 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
                                 if panics {
                                     panic!("churn");
                                 }
-                                return Err(anyhow::anyhow!("churn"));
+                                return Err(crate::failure());
                             }
                             token.cancelled().await;
                             Ok(())

@@ -46,7 +46,7 @@ impl SupervisedTask for Churning {
             if self.panics {
                 panic!("churn");
             }
-            return Err("churn".into());
+            return Err(crate::failure().into());
         }
         cancel.cancelled().await;
         Ok(())

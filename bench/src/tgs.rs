@@ -82,7 +82,7 @@ async fn keepalive(h: &mut SubsystemHandle, churn: Arc<Churn>, panics: bool) {
                         if panics {
                             panic!("churn");
                         }
-                        anyhow::bail!("churn");
+                        return Err(crate::failure());
                     }
                     s.on_shutdown_requested().await;
                     Ok(())
