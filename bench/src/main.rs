@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -- all [--reps 9] [--systems janus,tgs,…] [--workloads w1,w3]
 //! cargo run --release -- one <system> <workload> <n>      # one measurement, one process
+//! cargo run --release -- icount [--n 4000] [--systems janus,ractor]   # instructions per operation
 //! ```
 //!
 //! The driver runs every measurement in a fresh process, interleaves the
@@ -367,10 +368,122 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some("all") => drive(&args[1..]),
+        Some("icount") => icount(&args[1..]),
         _ => anyhow::bail!(
-            "usage: janus-bench all [--reps 9] [--systems janus,tgs] [--workloads w1,w3] | one <system> <workload> <n>"
+            "usage: janus-bench all [--reps 9] [--systems janus,tgs] [--workloads w1,w3] [--runtime current-thread] | one <system> <workload> <n> | icount [--n 4000] [--systems janus,tgs]"
         ),
     }
+}
+
+/// Set in a measurement process that must end as soon as its fleet runs:
+/// the instruction count of spawning alone.
+const EXIT_AFTER_SPAWN_VAR: &str = "JANUS_BENCH_EXIT_AFTER_SPAWN";
+
+/// The operations `icount` counts, each from the workload that performs it
+/// `n` times: `(name, workload, exit after spawn)`.
+const COUNTED: [(&str, Workload, bool); 4] = [
+    ("spawn a service (until it runs)", Workload::Spawn, true),
+    (
+        "stop a service (graceful shutdown)",
+        Workload::Shutdown,
+        false,
+    ),
+    ("restart after an error", Workload::RestartChurn, false),
+    ("restart after a panic", Workload::PanicChurn, false),
+];
+
+/// Instructions executed by one measurement process under callgrind, on
+/// the current-thread runtime (one thread: the count does not depend on
+/// how two workers happened to meet).
+fn instructions(
+    system: &str,
+    workload: Workload,
+    n: usize,
+    exit_after_spawn: bool,
+) -> anyhow::Result<u64> {
+    let mut command = Command::new("valgrind");
+    command
+        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null", "--"])
+        .arg(std::env::current_exe()?)
+        .args(["one", system, workload.id(), &n.to_string()])
+        .env("RUST_LIB_BACKTRACE", "0")
+        .env(RUNTIME_VAR, "current-thread");
+    if exit_after_spawn {
+        command.env(EXIT_AFTER_SPAWN_VAR, "1");
+    }
+    let output = command.output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "valgrind {system} {} {n} failed (is valgrind installed?): {}",
+        workload.id(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    stderr
+        .lines()
+        .find_map(|line| {
+            line.split_once("Collected :")
+                .map(|(_, n)| n.trim().parse())
+        })
+        .ok_or_else(|| anyhow::anyhow!("no instruction count from callgrind"))?
+        .map_err(Into::into)
+}
+
+/// Instructions per operation: the difference between runs of `2n` and
+/// `n` operations, divided by `n`, so that what a process does once
+/// (loading, the runtime, the supervisor) cancels out.
+fn icount(args: &[String]) -> anyhow::Result<()> {
+    let mut n = 4_000;
+    let mut systems = vec!["raw".to_owned(), "janus".to_owned()];
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--n" => n = iter.next().map_or(Ok(n), |v| v.parse())?,
+            "--systems" => {
+                let more = iter.next().map(String::as_str).unwrap_or_default();
+                systems = std::iter::once("raw")
+                    .chain(more.split(',').filter(|s| *s != "raw"))
+                    .map(str::to_owned)
+                    .collect();
+            }
+            other => anyhow::bail!("unknown option {other}"),
+        }
+    }
+    let per_op = |system: &str, workload: Workload, exit: bool| -> anyhow::Result<f64> {
+        let once = instructions(system, workload, n, exit)?;
+        let twice = instructions(system, workload, 2 * n, exit)?;
+        Ok(twice.saturating_sub(once) as f64 / n as f64)
+    };
+    let mut header = String::from("| operation |");
+    let mut rule = String::from("|---|");
+    for system in &systems {
+        header.push_str(&format!(" {system} |"));
+        rule.push_str("---:|");
+        if system != "raw" {
+            header.push_str(" ratio |");
+            rule.push_str("---:|");
+        }
+    }
+    println!("{header}\n{rule}");
+    for (name, workload, exit) in COUNTED {
+        let mut row = format!("| {name} |");
+        let mut base = None;
+        for system in &systems {
+            // A stop is a whole run less its spawn.
+            let mut count = per_op(system, workload, exit)?;
+            if workload == Workload::Shutdown {
+                count -= per_op(system, Workload::Spawn, true)?;
+            }
+            eprintln!("{name}: {system} {count:.0}");
+            row.push_str(&format!(" {count:.0} |"));
+            match base {
+                None => base = Some(count),
+                Some(base) => row.push_str(&format!(" {:.2}× |", count / base)),
+            }
+        }
+        println!("{row}");
+    }
+    Ok(())
 }
 
 /// Resident set size of this process, in bytes.
@@ -509,6 +622,10 @@ impl Fleet {
     pub(crate) async fn all_running(&mut self, started: std::time::Instant) -> std::time::Instant {
         self.running.all.notified().await;
         self.spawn = started.elapsed();
+        if std::env::var_os(EXIT_AFTER_SPAWN_VAR).is_some() {
+            println!("RESULT {}", self.spawn.as_secs_f64() * 1e3);
+            std::process::exit(0);
+        }
         self.memory = rss_bytes().saturating_sub(self.rss_before);
         std::time::Instant::now()
     }

@@ -267,6 +267,10 @@ async fn control_loop(core: Arc<Core>, mut inbox: mpsc::UnboundedReceiver<Messag
         queue,
         current: None,
     });
+    // Made once, not at every turn: each registers a waiter (a lock and a
+    // list entry) when first polled, and a restart is one turn.
+    let mut cancelled = std::pin::pin!(core.cancel.cancelled());
+    let mut stops_done = std::pin::pin!(core.stops_done.notified());
     loop {
         if actor.shutdown.is_none() && core.cancel.is_cancelled() {
             actor.begin_shutdown();
@@ -291,10 +295,10 @@ async fn control_loop(core: Arc<Core>, mut inbox: mpsc::UnboundedReceiver<Messag
                 // The core holds a sender for as long as this loop runs.
                 None => break,
             },
-            () = core.cancel.cancelled(), if actor.shutdown.is_none() => actor.begin_shutdown(),
+            () = cancelled.as_mut(), if actor.shutdown.is_none() => actor.begin_shutdown(),
             () = sleep_until(deadline) => actor.on_wakeup(),
             // Children stopping by themselves during a shutdown count down.
-            () = core.stops_done.notified() => {}
+            () = stops_done.as_mut() => stops_done.set(core.stops_done.notified()),
         }
     }
     inbox.close();
