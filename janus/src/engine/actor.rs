@@ -35,7 +35,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::slot::{Aborted, Outcome, Run, Slot, StopWhy, deadline_after};
+use super::slot::{Aborted, Outcome, Run, Slot, SlotState, StopWhy, Transitions, deadline_after};
 use super::{CommandKind, Core, Finished, Message, Reply};
 use crate::backoff::BackoffAction;
 use crate::error::{ControlError, SupervisorError};
@@ -181,10 +181,6 @@ struct Shutdown {
 
 struct Actor {
     core: Arc<Core>,
-    /// Restarts within the intensity's window.
-    restarts: VecDeque<Instant>,
-    /// The intensity, as last configured.
-    intensity: Option<Intensity>,
     failure: Option<SupervisorError>,
     waiting: Waiting,
     group: Option<Group>,
@@ -247,8 +243,6 @@ pub(crate) async fn run(core: Arc<Core>, inbox: mpsc::UnboundedReceiver<Message>
 async fn control_loop(core: Arc<Core>, mut inbox: mpsc::UnboundedReceiver<Message>) -> Finished {
     let mut actor = Actor {
         core: core.clone(),
-        restarts: VecDeque::new(),
-        intensity: core.settings.intensity,
         failure: None,
         waiting: Waiting::new(),
         group: None,
@@ -483,6 +477,11 @@ impl Actor {
             // The ordered start looks at the child it waits for next.
             Message::Ready => {}
             Message::Reconfigure { changes, reply } => self.reconfigure(changes, reply),
+            Message::Decided {
+                slot,
+                decision,
+                error,
+            } => self.carry_out(&slot, decision, error.as_deref()),
         }
     }
 
@@ -511,12 +510,20 @@ impl Actor {
             }));
             return;
         }
-        if let Some(intensity) = changes.intensity {
-            self.intensity = intensity;
-        }
+        let intensity = {
+            let mut window = self.core.restart_window();
+            if let Some(intensity) = changes.intensity {
+                window.limit = intensity;
+            }
+            window.limit
+        };
         self.core
             .set_defaults(changes.backoff, changes.shutdown_timeout);
-        tracing::info!(supervisor = &*self.core.settings.path, intensity = ?self.intensity, "reconfigured");
+        tracing::info!(
+            supervisor = &*self.core.settings.path,
+            ?intensity,
+            "reconfigured"
+        );
         let _ = reply.send(Ok(()));
     }
 
@@ -632,96 +639,28 @@ impl Actor {
             self.terminate_child(slot, reason);
             return;
         }
-        // One look at the child decides: its backoff and breaker, the
-        // supervisor's intensity, its move to `BackingOff` and, restarted
-        // alone, its next attempt.
-        let mut reason = std::borrow::Cow::Borrowed(error.unwrap_or("clean exit, policy=always"));
         let alone = self.core.settings.strategy == Strategy::OneForOne;
-        let intensity = self.intensity;
-        let (core, restarts) = (&self.core, &mut self.restarts);
-        let mut tripped = None;
-        let decision = slot.with(|state, tx| {
-            let healthy = state.backoff.maybe_reset_on_cooldown();
-            let random = core.settings.jitter.draw(&slot.path, state.generation);
-            let reset_after = state.backoff.reset_after();
-            let delay = match reset_after {
-                // The trial of a healing breaker failed early: open again.
-                Some(after) if state.backoff.is_half_open() && error.is_some() && !healthy => {
-                    tripped = Some((after, None));
-                    after
-                }
-                _ => {
-                    if state.backoff.is_half_open() {
-                        // It completed, or lasted its cooldown: healed.
-                        state.backoff.close_circuit();
-                    }
-                    match state.backoff.next_backoff_from(random) {
-                        BackoffAction::Retry(delay) => delay,
-                        BackoffAction::CircuitOpen {
-                            failures,
-                            max_retries,
-                        } => {
-                            let Some(after) = reset_after else {
-                                return Decision::BreakerOpen {
-                                    failures,
-                                    max_retries,
-                                };
-                            };
-                            // Open, and heals: a trial run after `after`.
-                            tripped = Some((after, Some((failures, max_retries))));
-                            after
-                        }
-                    }
-                }
-            };
-            if let Some(count) = intensity.and_then(|i| over_intensity(restarts, i)) {
-                return Decision::TooMany(count);
-            }
-            if let Some((after, _)) = tripped {
-                state.backoff.open_half();
-                reason =
-                    format!("circuit breaker open: a trial run in {after:?} ({reason})").into();
-            }
-            let reason = &*reason;
-            // A concurrent shutdown's pass may have stopped it meanwhile.
-            if state.lifecycle.phase() != ServicePhase::Running
-                || !tx.apply(&mut state.lifecycle, Some(reason), |lc| {
-                    lc.transition_to_backing_off(reason, delay)
-                })
-            {
-                return Decision::Stopped;
-            }
-            // Refused only once shutdown began, which then stops it.
-            let launch = alone
-                .then(|| core.prepare_launch(state, tx, delay, false))
-                .flatten();
-            Decision::Restart(delay, launch)
-        });
-        if let (Some((after, trip)), Decision::Restart(..)) = (tripped, &decision) {
-            match trip {
-                Some((failures, max_retries)) => {
-                    tracing::error!(
-                        service = &*slot.path,
-                        failures,
-                        max_retries,
-                        trial_in = ?after,
-                        "circuit breaker open"
-                    );
-                    self.core.record_circuit_breaker_trip(slot);
-                }
-                None => tracing::warn!(
-                    service = &*slot.path,
-                    trial_in = ?after,
-                    "the trial run failed: circuit breaker open again"
-                ),
-            }
+        let (decision, trip) =
+            slot.with(|state, tx| decide(&self.core, slot, state, tx, error, alone));
+        if let (Some(trip), Decision::Restart(..)) = (trip, &decision) {
+            trip.log(&self.core, slot);
         }
+        self.carry_out(slot, decision, error);
+    }
+
+    /// Carries out what [`decide`] decided for `slot`, whose run failed
+    /// with `error` (or completed).
+    fn carry_out(&mut self, slot: &Arc<Slot>, decision: Decision, error: Option<&str>) {
         match decision {
             Decision::Restart(delay, Some(launch)) => {
                 tracing::info!(service = &*slot.path, ?delay, "restarting after backoff");
                 self.core.spawn_launch(slot, launch);
             }
-            Decision::Restart(delay, None) if !alone => self.group_restart(slot, delay),
+            Decision::Restart(delay, None)
+                if self.core.settings.strategy != Strategy::OneForOne =>
+            {
+                self.group_restart(slot, delay);
+            }
             Decision::Restart(..) | Decision::Stopped => {}
             Decision::BreakerOpen {
                 failures,
@@ -742,8 +681,7 @@ impl Actor {
                     },
                 );
             }
-            Decision::TooMany(restarts) => {
-                let within = intensity.map(|i| i.within).unwrap_or_default();
+            Decision::TooMany { restarts, within } => {
                 self.escalate(SupervisorError::IntensityExceeded {
                     supervisor: self.core.settings.path.to_string(),
                     child: slot.path.to_string(),
@@ -1308,33 +1246,169 @@ impl Actor {
     }
 }
 
-/// What the control loop decides for a child whose run ended on its own,
-/// and that its policy would restart.
-enum Decision {
+/// What follows the end of a run that ended on its own, and that its
+/// policy would restart: decided by [`decide`].
+pub(crate) enum Decision {
     /// Back off for this long; restarted alone (`one_for_one`), with its
     /// next attempt prepared, unless the supervisor is closing.
     Restart(Duration, Option<super::Launch>),
     /// Its breaker opened: given up on.
     BreakerOpen { failures: u32, max_retries: u32 },
     /// One restart more than the intensity allows: this many in its window.
-    TooMany(u32),
+    TooMany { restarts: u32, within: Duration },
     /// A concurrent shutdown stopped it meanwhile.
     Stopped,
 }
 
-/// Counts a restart in `restarts` (the times of those in the window):
-/// how many there are now, if more than `intensity` allows.
-fn over_intensity(restarts: &mut VecDeque<Instant>, intensity: Intensity) -> Option<u32> {
-    let now = Instant::now();
-    restarts.push_back(now);
-    while restarts
-        .front()
-        .is_some_and(|t| now.saturating_duration_since(*t) >= intensity.within)
-    {
-        restarts.pop_front();
+/// A supervisor's restart intensity, as last configured, and the restarts
+/// in its window. In the core, under a lock of its own: whoever decides a
+/// restart (the control loop, or an attempt restarting its own child)
+/// counts it, under the child's lock.
+#[derive(Debug)]
+pub(crate) struct RestartWindow {
+    pub(crate) limit: Option<Intensity>,
+    restarts: VecDeque<Instant>,
+}
+
+impl RestartWindow {
+    pub(crate) fn new(limit: Option<Intensity>) -> Self {
+        Self {
+            limit,
+            restarts: VecDeque::new(),
+        }
     }
-    let count = u32::try_from(restarts.len()).unwrap_or(u32::MAX);
-    (count > intensity.restarts).then_some(count)
+
+    /// Counts a restart: how many there are in the window now, if more
+    /// than the intensity allows.
+    fn count(&mut self) -> Option<(u32, Duration)> {
+        let intensity = self.limit?;
+        let now = Instant::now();
+        self.restarts.push_back(now);
+        while self
+            .restarts
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= intensity.within)
+        {
+            self.restarts.pop_front();
+        }
+        let count = u32::try_from(self.restarts.len()).unwrap_or(u32::MAX);
+        (count > intensity.restarts).then_some((count, intensity.within))
+    }
+}
+
+/// A breaker that opened (or opened again) with a trial run to come.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Trip {
+    /// When the trial runs.
+    after: Duration,
+    /// `(failures, max_retries)` when it opened now, none when a trial
+    /// failed and it opened again.
+    opened: Option<(u32, u32)>,
+}
+
+impl Trip {
+    /// Logs and counts it, once the child restarts after it.
+    pub(super) fn log(self, core: &Core, slot: &Slot) {
+        match self.opened {
+            Some((failures, max_retries)) => {
+                tracing::error!(
+                    service = &*slot.path,
+                    failures,
+                    max_retries,
+                    trial_in = ?self.after,
+                    "circuit breaker open"
+                );
+                core.record_circuit_breaker_trip(slot);
+            }
+            None => tracing::warn!(
+                service = &*slot.path,
+                trial_in = ?self.after,
+                "the trial run failed: circuit breaker open again"
+            ),
+        }
+    }
+}
+
+/// Decides, under the child's lock, what follows the end of a run that
+/// ended on its own (failed with `error`, or completed) and that its
+/// policy restarts: its backoff and breaker, the supervisor's intensity,
+/// its move to `BackingOff` and, restarted `alone`, its next attempt,
+/// prepared. One look at the child, by one code path, whoever decides:
+/// the control loop, or the attempt itself when it restarts its own child
+/// (see [`super::attempt`]).
+pub(super) fn decide(
+    core: &Core,
+    slot: &Slot,
+    state: &mut SlotState,
+    tx: &Transitions<'_>,
+    error: Option<&str>,
+    alone: bool,
+) -> (Decision, Option<Trip>) {
+    let mut reason = std::borrow::Cow::Borrowed(error.unwrap_or("clean exit, policy=always"));
+    let mut trip = None;
+    let healthy = state.backoff.maybe_reset_on_cooldown();
+    let random = core.settings.jitter.draw(&slot.path, state.generation);
+    let reset_after = state.backoff.reset_after();
+    let delay = match reset_after {
+        // The trial of a healing breaker failed early: open again.
+        Some(after) if state.backoff.is_half_open() && error.is_some() && !healthy => {
+            trip = Some(Trip {
+                after,
+                opened: None,
+            });
+            after
+        }
+        _ => {
+            if state.backoff.is_half_open() {
+                // It completed, or lasted its cooldown: healed.
+                state.backoff.close_circuit();
+            }
+            match state.backoff.next_backoff_from(random) {
+                BackoffAction::Retry(delay) => delay,
+                BackoffAction::CircuitOpen {
+                    failures,
+                    max_retries,
+                } => {
+                    let Some(after) = reset_after else {
+                        return (
+                            Decision::BreakerOpen {
+                                failures,
+                                max_retries,
+                            },
+                            None,
+                        );
+                    };
+                    // Open, and heals: a trial run after `after`.
+                    trip = Some(Trip {
+                        after,
+                        opened: Some((failures, max_retries)),
+                    });
+                    after
+                }
+            }
+        }
+    };
+    if let Some((restarts, within)) = core.restart_window().count() {
+        return (Decision::TooMany { restarts, within }, None);
+    }
+    if let Some(Trip { after, .. }) = trip {
+        state.backoff.open_half();
+        reason = format!("circuit breaker open: a trial run in {after:?} ({reason})").into();
+    }
+    let reason = &*reason;
+    // A concurrent shutdown's pass may have stopped it meanwhile.
+    if state.lifecycle.phase() != ServicePhase::Running
+        || !tx.apply(&mut state.lifecycle, Some(reason), |lc| {
+            lc.transition_to_backing_off(reason, delay)
+        })
+    {
+        return (Decision::Stopped, None);
+    }
+    // Refused only once shutdown began, which then stops it.
+    let launch = alone
+        .then(|| core.prepare_launch(state, tx, delay, false))
+        .flatten();
+    (Decision::Restart(delay, launch), trip)
 }
 
 /// What [`Actor::request_stop`] found.

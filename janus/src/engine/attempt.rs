@@ -2,6 +2,19 @@
 //! `Running`, call `run()` (panics caught), and tell the actor how it ended,
 //! even if the task is aborted.
 //!
+//! **Restarts in place.** A run that ends on its own, in a `one_for_one`
+//! supervisor that is not closing nor waiting for this child to start, and
+//! that its policy restarts, concerns no one but its child: the attempt
+//! decides what follows itself, under the child's lock, by the control
+//! loop's own code ([`actor::decide`]: backoff, breaker, the supervisor's
+//! intensity, which lives in the core under a lock of its own), and when
+//! that is a restart, the next attempt runs in this same task, after one
+//! yield to the scheduler. That saves a message to the control loop, a
+//! wake-up of it, and a task, per restart (W3 in `BENCHMARKS.md`). Anything
+//! else it decides (the breaker gives up, the intensity is exceeded) goes
+//! to the control loop to carry out, as do the ends of runs asked to stop,
+//! and every end while the supervisor starts its children or shuts down.
+//!
 //! The attempt is a future written by hand rather than an `async fn`: it is
 //! the state of every idle service, and its size decides the size of the
 //! task's allocation (tokio rounds a task up to 128 bytes on x86-64). An
@@ -21,10 +34,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
 
+use super::actor::{self, Decision, Trip};
 use super::context::{self, ServiceContext};
-use super::slot::{Outcome, Run, RunEnd, Slot};
-use super::{Core, Message, panic_message};
+use super::slot::{Outcome, Run, RunEnd, Slot, SlotState, Transitions};
+use super::{Core, Launch, Message, panic_message};
 use crate::lifecycle::{ServiceLifecycle, ServicePhase};
+use crate::strategy::Strategy;
 
 /// A service's `run()` future, polled in its span, panics caught.
 type RunFuture = Instrumented<BoxFuture<'static, std::thread::Result<anyhow::Result<()>>>>;
@@ -36,16 +51,56 @@ struct Report {
     generation: u64,
 }
 
+/// What an attempt did itself with the end of its run.
+enum InPlace {
+    /// It restarts its child: the next attempt, prepared, runs in this task.
+    Restarted(Launch, Option<Trip>),
+    /// Something else, for the control loop to carry out.
+    Decided(Decision),
+}
+
 impl Report {
     /// Records how the run ended, and tells the control loop unless there is
-    /// nothing for it to decide.
-    fn send(&self, outcome: Outcome) {
-        match self
-            .slot
-            .with(|state, tx| state.end_run(tx, self.generation, outcome))
-        {
+    /// nothing for it to decide, or the attempt restarts its child in place:
+    /// then the next attempt, to run in this task.
+    fn send(&self, outcome: Outcome) -> Option<Launch> {
+        let Self {
+            core,
+            slot,
+            generation,
+        } = self;
+        let end = slot.with(|state, tx| {
+            state.end_run(tx, *generation, outcome, |state, tx, outcome| {
+                restart_in_place(core, slot, state, tx, outcome)
+            })
+        });
+        match end {
             RunEnd::Stale => {}
             RunEnd::Reported => self.core.send(Message::Exited(self.slot.clone())),
+            RunEnd::InPlace(handled, outcome) => {
+                let error = match outcome {
+                    Outcome::Failed(error) => Some(error),
+                    _ => None,
+                };
+                if let Some(error) = &error {
+                    tracing::warn!(service = &*slot.path, error = %error, "service failed");
+                }
+                match handled {
+                    InPlace::Restarted(launch, trip) => {
+                        if let Some(trip) = trip {
+                            trip.log(core, slot);
+                        }
+                        let delay = launch.delay;
+                        tracing::info!(service = &*slot.path, ?delay, "restarting after backoff");
+                        return Some(launch);
+                    }
+                    InPlace::Decided(decision) => core.send(Message::Decided {
+                        slot: slot.clone(),
+                        decision,
+                        error,
+                    }),
+                }
+            }
             RunEnd::Terminated(uptime, waited) => {
                 if let Some(uptime) = uptime {
                     tracing::info!(service = &*self.slot.path, "service terminated");
@@ -56,6 +111,58 @@ impl Report {
                 }
             }
         }
+        None
+    }
+}
+
+/// Decides, under the child's lock, what follows a run that ended on its
+/// own, when nothing but the child is concerned (see the module's docs);
+/// `None` leaves it to the control loop.
+fn restart_in_place(
+    core: &Core,
+    slot: &Slot,
+    state: &mut SlotState,
+    tx: &Transitions<'_>,
+    outcome: &Outcome,
+) -> Option<InPlace> {
+    let error = match outcome {
+        Outcome::Clean => None,
+        Outcome::Failed(error) => Some(&**error),
+        Outcome::NotStarted | Outcome::Dropped => return None,
+    };
+    // The control loop's own conditions for a restart by itself alone: no
+    // group, no start waiting for this child (whose failure would be the
+    // supervisor's), no shutdown, a policy that restarts.
+    if core.settings.strategy != Strategy::OneForOne
+        || state.awaited
+        || core.is_closing()
+        || core.cancel.is_cancelled()
+        || !slot.policy.restarts_after(error.is_some())
+    {
+        return None;
+    }
+    // The next attempt runs in this task: it must be the task the slot
+    // knows (which it is, once its launcher has recorded it), to be
+    // aborted as this one would be.
+    let Run::Live {
+        task: task @ Some(_),
+        ..
+    } = &mut state.run
+    else {
+        return None;
+    };
+    let task = task.take();
+    // Its exit is taken in, as the control loop would.
+    state.run = Run::Idle;
+    let (decision, trip) = actor::decide(core, slot, state, tx, error, true);
+    match decision {
+        Decision::Restart(_, Some(launch)) => {
+            if let Run::Live { task: kept, .. } = &mut state.run {
+                *kept = task;
+            }
+            Some(InPlace::Restarted(launch, trip))
+        }
+        decision => Some(InPlace::Decided(decision)),
     }
 }
 
@@ -99,7 +206,20 @@ pub(super) fn run(
     token: Option<CancellationToken>,
     delay: Duration,
 ) -> Attempt {
-    let phase = match token {
+    Attempt {
+        report: Report {
+            core,
+            slot,
+            generation,
+        },
+        phase: first_phase(token, delay),
+    }
+}
+
+/// How an attempt begins: waiting out `delay` (cancelled by `token`, made
+/// at launch for such an attempt), or starting at once.
+fn first_phase(token: Option<CancellationToken>, delay: Duration) -> Phase {
+    match token {
         Some(cancelled) if !delay.is_zero() => Phase::Delayed(Box::pin(async move {
             tokio::select! {
                 biased;
@@ -108,14 +228,6 @@ pub(super) fn run(
             }
         })),
         _ => Phase::Starting,
-    };
-    Attempt {
-        report: Report {
-            core,
-            slot,
-            generation,
-        },
-        phase,
     }
 }
 
@@ -191,7 +303,9 @@ impl Attempt {
 
     /// Drops what the attempt still holds (the run first, in its context),
     /// then reports. A run whose state panics as it is dropped failed.
-    fn end(&mut self, mut outcome: Outcome) {
+    /// Whether the child restarts in place: then the attempt is the next
+    /// one, ready to be polled.
+    fn end(&mut self, mut outcome: Outcome) -> bool {
         if let Phase::Running {
             run, mut context, ..
         } = std::mem::replace(&mut self.phase, Phase::Ended)
@@ -203,7 +317,17 @@ impl Attempt {
                 outcome = Outcome::Failed(panic_message(&*panic).into());
             }
         }
-        self.report.send(outcome);
+        let Some(Launch {
+            generation,
+            token,
+            delay,
+        }) = self.report.send(outcome)
+        else {
+            return false;
+        };
+        self.report.generation = generation;
+        self.phase = first_phase(token, delay);
+        true
     }
 }
 
@@ -229,8 +353,14 @@ impl Future for Attempt {
                         None => return Poll::Pending,
                     },
                 };
-                this.end(outcome);
-                return Poll::Ready(());
+                if !this.end(outcome) {
+                    return Poll::Ready(());
+                }
+                // Restarted in place: the next attempt runs after a yield,
+                // as a new task would (a run that fails at once must not
+                // keep the worker).
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
             match std::mem::replace(&mut this.phase, Phase::Ended) {
                 Phase::Delayed(mut wait) => match wait.poll_unpin(cx) {

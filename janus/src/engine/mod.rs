@@ -140,6 +140,14 @@ pub(crate) enum Message {
     Ready,
     /// New settings, from the next decision on.
     Reconfigure { changes: Changes, reply: Reply },
+    /// The attempt of this child decided what follows its run's end, and
+    /// it is not a restart in place (see [`attempt`]): the control loop
+    /// carries it out. The run failed with `error`, or completed.
+    Decided {
+        slot: Arc<Slot>,
+        decision: actor::Decision,
+        error: Option<Box<str>>,
+    },
 }
 
 /// What a reconfiguration changes; `None` keeps the current value.
@@ -306,6 +314,9 @@ pub(crate) struct Core {
     root: OnceLock<Weak<Core>>,
     /// Left by the pass of a concurrent shutdown for the control loop.
     shutdown_pass: Mutex<Option<ShutdownPass>>,
+    /// The intensity and the restarts in its window (locked after a child's
+    /// slot, never before).
+    restart_window: Mutex<actor::RestartWindow>,
 }
 
 /// A new attempt of a child, made live under its lock, to spawn.
@@ -411,6 +422,7 @@ impl Core {
             },
             ..Registry::default()
         };
+        let window = actor::RestartWindow::new(settings.intensity);
         Self {
             settings,
             cancel,
@@ -432,7 +444,15 @@ impl Core {
             stops_done: tokio::sync::Notify::new(),
             root: OnceLock::new(),
             shutdown_pass: Mutex::new(None),
+            restart_window: Mutex::new(window),
         }
+    }
+
+    /// The restart intensity and the restarts counted against it.
+    pub(crate) fn restart_window(&self) -> std::sync::MutexGuard<'_, actor::RestartWindow> {
+        self.restart_window
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// One more child to wait for.

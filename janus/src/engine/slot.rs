@@ -617,12 +617,18 @@ impl SlotState {
     /// stopped for a shutdown terminates here too, so that a mass shutdown
     /// finishes in parallel on every worker instead of queueing a message
     /// per service behind the control loop.
-    pub(crate) fn end_run(
+    ///
+    /// A run that ended on its own (not asked to stop) is first offered to
+    /// `on_its_own`, which may handle its end then and there (the attempt
+    /// restarting its child in place): `RunEnd::InPlace` with what it
+    /// returned, and the outcome.
+    pub(crate) fn end_run<T>(
         &mut self,
         tx: &Transitions<'_>,
         generation: u64,
         outcome: Outcome,
-    ) -> RunEnd {
+        on_its_own: impl FnOnce(&mut Self, &Transitions<'_>, &Outcome) -> Option<T>,
+    ) -> RunEnd<T> {
         if self.generation != generation || !matches!(self.run, Run::Live { .. }) {
             return RunEnd::Stale;
         }
@@ -631,6 +637,11 @@ impl SlotState {
         self.unready();
         if let Some(error) = outcome.error() {
             self.lifecycle.record_failure(error);
+        }
+        if self.stop.is_none()
+            && let Some(handled) = on_its_own(self, tx, &outcome)
+        {
+            return RunEnd::InPlace(handled, outcome);
         }
         if self.stop == Some(StopWhy::Shutdown) {
             self.run = Run::Idle;
@@ -712,7 +723,7 @@ impl SlotState {
 
 /// What [`SlotState::end_run`] did.
 #[derive(Debug)]
-pub(crate) enum RunEnd {
+pub(crate) enum RunEnd<T> {
     /// The run was replaced or aborted: nothing to report.
     Stale,
     /// Kept for the control loop, which must be told.
@@ -720,6 +731,8 @@ pub(crate) enum RunEnd {
     /// Stopped for a shutdown: terminated (after `uptime` running, if this
     /// call did it); `true` if it had been waited for.
     Terminated(Option<Duration>, bool),
+    /// Ended on its own, and handled by the caller's `on_its_own`.
+    InPlace(T, Outcome),
 }
 
 /// `now + timeout`, or, for a timeout too long to be added (an "infinite"
