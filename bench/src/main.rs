@@ -5,6 +5,7 @@
 //! cargo run --release -- all [--reps 9] [--systems janus,tgs,…] [--workloads w1,w3]
 //! cargo run --release -- one <system> <workload> <n>      # one measurement, one process
 //! cargo run --release -- icount [--n 4000] [--systems janus,ractor]   # instructions per operation
+//! cargo run --release -- scrape [100000] [5]   # /metrics and /status of a tree of n services
 //! ```
 //!
 //! The driver runs every measurement in a fresh process, interleaves the
@@ -16,6 +17,7 @@ mod janus_impl;
 mod kameo_impl;
 mod ractor_impl;
 mod raw;
+mod scrape;
 mod task_supervisor_impl;
 mod tgs;
 
@@ -369,8 +371,13 @@ fn main() -> anyhow::Result<()> {
         }
         Some("all") => drive(&args[1..]),
         Some("icount") => icount(&args[1..]),
+        Some("scrape") => {
+            let n = args.get(1).map_or(Ok(100_000), |v| v.parse())?;
+            let reps = args.get(2).map_or(Ok(5), |v| v.parse())?;
+            tokio::runtime::Runtime::new()?.block_on(scrape::run(n, reps))
+        }
         _ => anyhow::bail!(
-            "usage: janus-bench all [--reps 9] [--systems janus,tgs] [--workloads w1,w3] [--runtime current-thread] | one <system> <workload> <n> | icount [--n 4000] [--systems janus,tgs]"
+            "usage: janus-bench all [--reps 9] [--systems janus,tgs] [--workloads w1,w3] [--runtime current-thread] | one <system> <workload> <n> | icount [--n 4000] [--systems janus,tgs] | scrape [n] [reps]"
         ),
     }
 }

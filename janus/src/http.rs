@@ -432,19 +432,9 @@ fn respond(state: &State, method: &Method, path: &str) -> Response<Full<Bytes>> 
     let tree = &state.tree;
     match path {
         "/metrics" => {
-            let mut families = tree.prometheus().gather();
+            let mut body = tree.prometheus().encode();
             for registry in &state.registries {
-                families.extend(registry.gather());
-            }
-            let mut body = Vec::new();
-            if let Err(error) =
-                prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &families, &mut body)
-            {
-                return reply(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "text/plain",
-                    format!("{error}\n"),
-                );
+                body.push_str(&crate::metrics::encode_families(&registry.gather()));
             }
             reply(StatusCode::OK, prometheus::TEXT_FORMAT, body)
         }

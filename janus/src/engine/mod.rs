@@ -380,8 +380,17 @@ pub(crate) fn invalid_name(name: &str) -> Option<&'static str> {
 }
 
 impl crate::metrics::ServiceStates for Core {
-    fn each_service(&self, f: &mut dyn FnMut(&ServiceLifecycleSnapshot)) {
-        self.visit(&mut |slot, state| f(&slot.snapshot(state)));
+    fn each_service(&self, f: &mut dyn FnMut(crate::metrics::ServiceState<'_>)) {
+        self.visit(&mut |slot, state| {
+            let phase = state.lifecycle.phase();
+            f(crate::metrics::ServiceState {
+                path: &slot.path,
+                failures: state.lifecycle.total_failures(),
+                phase,
+                // As its snapshot says.
+                ready: state.ready && phase == crate::lifecycle::ServicePhase::Running,
+            });
+        });
     }
 }
 
