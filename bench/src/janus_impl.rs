@@ -7,7 +7,7 @@ use std::time::Instant;
 use janus::adapters::service_fn;
 use janus::prelude::*;
 use janus::supervisor::{BackoffConfig, JanusSupervisor, SupervisorConfig};
-use janus::tree::{StartOrder, Strategy};
+use janus::tree::{ShutdownOrder, StartOrder, Strategy};
 
 use crate::{Churn, Fleet, Measurement, Running, Workload};
 
@@ -59,7 +59,8 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
             sup.wait_for_drain().await;
             Ok(churn.measurement(n))
         }
-        Workload::Tree => tree(n).await,
+        Workload::Tree => tree(n, ShutdownOrder::Reverse).await,
+        Workload::TreeConcurrent => tree(n, ShutdownOrder::Concurrent).await,
     }
 }
 
@@ -132,8 +133,9 @@ impl JanusService for Member {
     }
 }
 
-/// root → 10 supervisors → 10 `one_for_all` groups each → n/100 services.
-async fn tree(n: usize) -> anyhow::Result<Measurement> {
+/// root → 10 supervisors → 10 `one_for_all` groups each → n/100 services;
+/// the groups stop their members in `order`.
+async fn tree(n: usize, order: ShutdownOrder) -> anyhow::Result<Measurement> {
     let per_group = n / 100;
     let running = Running::new(n);
     let fail = Arc::new(tokio::sync::Notify::new());
@@ -152,6 +154,7 @@ async fn tree(n: usize) -> anyhow::Result<Measurement> {
             let mut group = SupervisorSpec::new(format!("group-{g}"))
                 .with_start_order(StartOrder::Concurrent)
                 .with_strategy(Strategy::OneForAll)
+                .with_shutdown_order(order)
                 .with_backoff(BackoffConfig::immediate())
                 .without_intensity_limit();
             for s in 0..per_group {

@@ -127,6 +127,6 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
             holder.wait_for_shutdown().await;
             Ok(churn.measurement(n))
         }
-        Workload::Tree => anyhow::bail!("not measured for kameo"),
+        Workload::Tree | Workload::TreeConcurrent => anyhow::bail!("not measured for kameo"),
     }
 }

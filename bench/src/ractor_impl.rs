@@ -156,6 +156,6 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
             handle.await?;
             Ok(churn.measurement(n))
         }
-        Workload::Tree => anyhow::bail!("not measured for ractor"),
+        Workload::Tree | Workload::TreeConcurrent => anyhow::bail!("not measured for ractor"),
     }
 }

@@ -72,7 +72,7 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
             supervisor.await?;
             Ok(churn.measurement(n))
         }
-        Workload::Tree => tree(n).await,
+        Workload::Tree | Workload::TreeConcurrent => tree(n).await,
     }
 }
 

@@ -99,6 +99,8 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok(churn.measurement(n))
         }
-        Workload::Tree => anyhow::bail!("task-supervisor has no group restarts"),
+        Workload::Tree | Workload::TreeConcurrent => {
+            anyhow::bail!("task-supervisor has no group restarts")
+        }
     }
 }

@@ -67,7 +67,9 @@ pub(crate) async fn run(workload: Workload, n: usize) -> anyhow::Result<Measurem
             let _ = handle.await?;
             Ok(churn.measurement(n))
         }
-        Workload::Tree => anyhow::bail!("tokio-graceful-shutdown has no one_for_all restart"),
+        Workload::Tree | Workload::TreeConcurrent => {
+            anyhow::bail!("tokio-graceful-shutdown has no one_for_all restart")
+        }
     }
 }
 
