@@ -69,6 +69,15 @@ pub fn stop_requested() -> Option<StopReason> {
 /// Why a run ended, once it has: what the supervisor asked
 /// ([`stop_requested`]), or else whether it failed or completed.
 pub(crate) fn run_ended(cancelled: bool, failed: bool) -> StopReason {
+    // A run asked to stop has its token cancelled (under the same lock):
+    // one that was not, was not asked.
+    if !cancelled {
+        return if failed {
+            StopReason::Failed
+        } else {
+            StopReason::Completed
+        };
+    }
     match stop_requested() {
         Some(StopReason::Failed) | None if failed => StopReason::Failed,
         Some(reason) => reason,

@@ -57,15 +57,25 @@ where
     Stop: AsyncFnOnce(Option<S>, crate::service::StopReason),
 {
     let (result, state) = async {
-        let mut state = tokio::select! {
-            biased;
-            () = cancel.cancelled() => return (Ok(()), None),
-            started = on_start => match started.into_state() {
-                Ok(state) => state,
-                Err(error) => return (Err(error), None),
+        if cancel.is_cancelled() {
+            return (Ok(()), None);
+        }
+        // Cancellation wins ties. A start that is ready at once (most are)
+        // is taken without making a waiter on the token.
+        let mut on_start = std::pin::pin!(on_start);
+        let started = match futures_util::poll!(on_start.as_mut()) {
+            std::task::Poll::Ready(started) => started,
+            std::task::Poll::Pending => tokio::select! {
+                biased;
+                () = cancel.cancelled() => return (Ok(()), None),
+                started = on_start => started,
             },
         };
-        crate::context::mark_ready();
+        let mut state = match started.into_state() {
+            Ok(state) => state,
+            Err(error) => return (Err(error), None),
+        };
+        crate::engine::context::started();
         let result = body(&mut state).await;
         (result, Some(state))
     }

@@ -195,3 +195,41 @@ async fn decisions_made_in_place_are_carried_out_by_the_control_loop() {
     );
     assert_eq!(looping_probe.starts(), 6, "five restarts, not a sixth");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_command_meets_a_decision_left_for_the_control_loop() {
+    // The child's second failure goes over the intensity: its attempt
+    // decides so and leaves the decision for the control loop, while a
+    // restart_child for it is already queued. The loop takes the decision
+    // in before it acts on the child (as it does an exit): the supervisor
+    // gives up, and the command is answered, not carried out on a child
+    // the loop thinks has no run.
+    for at in [ms(9), ms(10), ms(11)] {
+        let flaky = TestService::new("flaky", Behavior::RunUntilCancelled).with_script(vec![
+            Behavior::Fail("first".into()),
+            Behavior::FailAfter(ms(10), "second".into()),
+        ]);
+        let probe = flaky.probe();
+        let tree = SupervisorSpec::new("sup")
+            .with_intensity(1, secs(60))
+            .child(flaky.with_backoff(BackoffConfig::immediate()))
+            .spawn()
+            .expect("spawns");
+        tokio::time::sleep(at).await;
+        let answer = tree.restart_child("flaky").await;
+        tokio::time::sleep(ms(100)).await;
+        // Over (it gave up), or running the third run: shut down.
+        tree.shutdown();
+        let ended = tokio::time::timeout(secs(60), tree.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{at:?}: the supervisor does not end"));
+        match ended {
+            Err(SupervisorError::IntensityExceeded { restarts: 2, .. }) => {
+                assert!(answer.is_err() || at < ms(10), "{at:?}: {answer:?}");
+            }
+            // The command came first: a restart by request is not counted.
+            other => assert!(at < ms(10) && other.is_ok(), "{at:?}: {other:?}"),
+        }
+        assert_eq!(probe.running(), 0, "{at:?}");
+    }
+}

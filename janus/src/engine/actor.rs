@@ -1,10 +1,14 @@
 //! The control loop of one supervisor.
 //!
-//! It owns every decision: when a child's run ends it applies the child's
-//! policy, backoff and breaker, counts the restart against the supervisor's
-//! intensity, and restarts the child alone (`one_for_one`) or with its
-//! siblings (`one_for_all`, `rest_for_one`: stop them in reverse order, wait
-//! the backoff, start them all in declaration order). It carries out
+//! It owns every decision but the commonest: when a child's run ends it
+//! applies the child's policy, backoff and breaker, counts the restart
+//! against the supervisor's intensity, and restarts the child alone
+//! (`one_for_one`) or with its siblings (`one_for_all`, `rest_for_one`:
+//! stop them in reverse order, wait the backoff, start them all in
+//! declaration order). A `one_for_one` child whose run ended on its own,
+//! outside a start or a shutdown, is restarted by its own attempt instead,
+//! through the same [`decide`] (see [`super::attempt`]); what it decides
+//! other than a restart comes here as `Message::Decided`. It carries out
 //! `stop_child`, `restart_child` and `remove_child`, and stops the children
 //! in reverse order (or all at once) on shutdown, each within its own
 //! timeout and aborted after it.
@@ -35,7 +39,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::slot::{Aborted, Outcome, Run, Slot, SlotState, StopWhy, Transitions, deadline_after};
+use super::slot::{
+    Aborted, Outcome, Run, Slot, SlotState, StopWhy, Taken, Transitions, deadline_after,
+};
 use super::{CommandKind, Core, Finished, Message, Reply};
 use crate::backoff::BackoffAction;
 use crate::error::{ControlError, SupervisorError};
@@ -352,7 +358,7 @@ impl Actor {
                     match state.run {
                         Run::Live { .. } => state.ready,
                         // Its exit is yet to be taken in.
-                        Run::Ended(_) => false,
+                        Run::Ended(_) | Run::Decided(_) => false,
                         Run::Idle => true,
                     }
                 });
@@ -477,11 +483,6 @@ impl Actor {
             // The ordered start looks at the child it waits for next.
             Message::Ready => {}
             Message::Reconfigure { changes, reply } => self.reconfigure(changes, reply),
-            Message::Decided {
-                slot,
-                decision,
-                error,
-            } => self.carry_out(&slot, decision, error.as_deref()),
         }
     }
 
@@ -529,8 +530,19 @@ impl Actor {
 
     /// Takes in the exit `slot` has reported, if it has one waiting.
     fn on_exit(&mut self, slot: &Arc<Slot>) {
-        let Some((exit, why)) = slot.with(|state, _| state.take_exit()) else {
-            return;
+        let (exit, why) = match slot.with(|state, _| state.take_exit()) {
+            None => return,
+            Some(Taken::Exit(exit, why)) => (exit, why),
+            Some(Taken::Decided(pending)) => {
+                if self.shutdown.is_some() || self.core.cancel.is_cancelled() {
+                    // As for any exit during a shutdown: not restarted,
+                    // not escalated; the shutdown stops it.
+                    self.terminate(slot, pending.outcome.shutdown_reason());
+                } else {
+                    self.carry_out(slot, pending.decision, pending.outcome.error());
+                }
+                return;
+            }
         };
         let asked = exit.asked;
         let outcome = exit.outcome();
@@ -939,7 +951,7 @@ impl Actor {
                 if let Some(under_way) = state.stop {
                     state.stop = Some(under_way.max(why));
                 }
-                if matches!(state.run, Run::Ended(_)) {
+                if matches!(state.run, Run::Ended(_) | Run::Decided(_)) {
                     return None;
                 }
                 // A group's member, or a child late to be ready, restarts:

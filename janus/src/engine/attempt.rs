@@ -36,7 +36,7 @@ use tracing::instrument::Instrumented;
 
 use super::actor::{self, Decision, Trip};
 use super::context::{self, ServiceContext};
-use super::slot::{Outcome, Run, RunEnd, Slot, SlotState, Transitions};
+use super::slot::{Outcome, Pending, Run, RunEnd, Slot, SlotState, Transitions};
 use super::{Core, Launch, Message, panic_message};
 use crate::lifecycle::{ServiceLifecycle, ServicePhase};
 use crate::strategy::Strategy;
@@ -55,8 +55,8 @@ struct Report {
 enum InPlace {
     /// It restarts its child: the next attempt, prepared, runs in this task.
     Restarted(Launch, Option<Trip>),
-    /// Something else, for the control loop to carry out.
-    Decided(Decision),
+    /// Something else, left in the slot for the control loop to carry out.
+    Decided,
 }
 
 impl Report {
@@ -78,11 +78,7 @@ impl Report {
             RunEnd::Stale => {}
             RunEnd::Reported => self.core.send(Message::Exited(self.slot.clone())),
             RunEnd::InPlace(handled, outcome) => {
-                let error = match outcome {
-                    Outcome::Failed(error) => Some(error),
-                    _ => None,
-                };
-                if let Some(error) = &error {
+                if let Some(error) = outcome.error() {
                     tracing::warn!(service = &*slot.path, error = %error, "service failed");
                 }
                 match handled {
@@ -94,11 +90,9 @@ impl Report {
                         tracing::info!(service = &*slot.path, ?delay, "restarting after backoff");
                         return Some(launch);
                     }
-                    InPlace::Decided(decision) => core.send(Message::Decided {
-                        slot: slot.clone(),
-                        decision,
-                        error,
-                    }),
+                    // Left in the slot, where the control loop takes it
+                    // in as an exit (before it acts on the child).
+                    InPlace::Decided => core.send(Message::Exited(slot.clone())),
                 }
             }
             RunEnd::Terminated(uptime, waited) => {
@@ -162,7 +156,13 @@ fn restart_in_place(
             }
             Some(InPlace::Restarted(launch, trip))
         }
-        decision => Some(InPlace::Decided(decision)),
+        decision => {
+            state.run = Run::Decided(Box::new(Pending {
+                decision,
+                outcome: outcome.clone(),
+            }));
+            Some(InPlace::Decided)
+        }
     }
 }
 

@@ -81,6 +81,17 @@ pub(crate) fn set_ready(ready: bool) {
     });
 }
 
+/// The current run's `#[on_start]` succeeded: a child that reports its
+/// readiness is ready now (the others were ready as they started, and
+/// take no lock here).
+pub(crate) fn started() {
+    with_current(|c| {
+        if c.slot.reports_readiness {
+            set_ready(true);
+        }
+    });
+}
+
 /// Records a heartbeat of the current run, if it has a deadline.
 pub(crate) fn heartbeat() {
     with_current(|c| {

@@ -140,14 +140,6 @@ pub(crate) enum Message {
     Ready,
     /// New settings, from the next decision on.
     Reconfigure { changes: Changes, reply: Reply },
-    /// The attempt of this child decided what follows its run's end, and
-    /// it is not a restart in place (see [`attempt`]): the control loop
-    /// carries it out. The run failed with `error`, or completed.
-    Decided {
-        slot: Arc<Slot>,
-        decision: actor::Decision,
-        error: Option<Box<str>>,
-    },
 }
 
 /// What a reconfiguration changes; `None` keeps the current value.

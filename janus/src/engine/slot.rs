@@ -52,7 +52,7 @@ pub(crate) enum StopWhy {
 }
 
 /// How a run of a child ended.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Outcome {
     Clean,
     Failed(Box<str>),
@@ -161,6 +161,33 @@ pub(crate) enum Run {
     },
     /// The attempt ended; the control loop has not taken its exit yet.
     Ended(Exit),
+    /// The attempt ended on its own and decided what follows (see
+    /// `attempt`), something other than a restart in place: for the
+    /// control loop to take in and carry out, as an exit. Boxed: rare.
+    Decided(Box<Pending>),
+}
+
+/// A decision an attempt left for the control loop.
+pub(crate) struct Pending {
+    pub(crate) decision: super::actor::Decision,
+    /// How the run ended.
+    pub(crate) outcome: Outcome,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the control loop takes in from a child whose run ended.
+pub(crate) enum Taken {
+    /// The exit, and why the run was asked to stop, if it was.
+    Exit(Exit, Option<StopWhy>),
+    /// What its attempt decided.
+    Decided(Box<Pending>),
 }
 
 /// What [`SlotState::abort_run`] aborted.
@@ -602,9 +629,10 @@ impl SlotState {
 
     /// The exit of the run that ended, for the control loop to handle once,
     /// and why it was asked to stop, if it was.
-    pub(crate) fn take_exit(&mut self) -> Option<(Exit, Option<StopWhy>)> {
+    pub(crate) fn take_exit(&mut self) -> Option<Taken> {
         match std::mem::take(&mut self.run) {
-            Run::Ended(exit) => Some((exit, self.stop)),
+            Run::Ended(exit) => Some(Taken::Exit(exit, self.stop)),
+            Run::Decided(pending) => Some(Taken::Decided(pending)),
             other => {
                 self.run = other;
                 None
@@ -688,6 +716,8 @@ impl SlotState {
                     exit.outcome().shutdown_reason()
                 }
             }
+            // What it decided is moot: the shutdown stops it.
+            Run::Decided(pending) => pending.outcome.shutdown_reason(),
             Run::Idle => TerminationReason::Cancelled,
         };
         let waited = self.stop_deadline.take().is_some();
