@@ -8,7 +8,8 @@
 //! declaration order). A `one_for_one` child whose run ended on its own,
 //! outside a start or a shutdown, is restarted by its own attempt instead,
 //! through the same [`decide`] (see [`super::attempt`]); what it decides
-//! other than a restart comes here as `Message::Decided`. It carries out
+//! other than a restart is left in the child's slot (`Run::Decided`),
+//! taken in here like an exit and carried out. It carries out
 //! `stop_child`, `restart_child` and `remove_child`, and stops the children
 //! in reverse order (or all at once) on shutdown, each within its own
 //! timeout and aborted after it.

@@ -11,9 +11,11 @@
 //! that is a restart, the next attempt runs in this same task, after one
 //! yield to the scheduler. That saves a message to the control loop, a
 //! wake-up of it, and a task, per restart (W3 in `BENCHMARKS.md`). Anything
-//! else it decides (the breaker gives up, the intensity is exceeded) goes
-//! to the control loop to carry out, as do the ends of runs asked to stop,
-//! and every end while the supervisor starts its children or shuts down.
+//! else it decides (the breaker gives up, the intensity is exceeded) is
+//! left in the child's slot, where the control loop takes it in like an
+//! exit, before it acts on the child, and carries it out. The ends of runs
+//! asked to stop, and every end while the supervisor starts its children
+//! or shuts down, go to the control loop as before.
 //!
 //! The attempt is a future written by hand rather than an `async fn`: it is
 //! the state of every idle service, and its size decides the size of the
