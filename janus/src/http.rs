@@ -52,7 +52,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::lifecycle::ServiceLifecycleSnapshot;
 use crate::service::{JanusService, RestartPolicy};
 use crate::tree::{Health, SupervisorHandle};
 use async_trait::async_trait;
@@ -412,7 +411,31 @@ struct Status<'a> {
     supervisor: &'a str,
     status: &'static str,
     given_up: &'a [String],
-    services: Vec<ServiceLifecycleSnapshot>,
+    services: Services<'a>,
+}
+
+/// Every service of the tree, each snapshot encoded as the walk reaches
+/// it: a million services are one answer, not a million snapshots held
+/// beside it (`BENCHMARKS.md`).
+struct Services<'a>(&'a SupervisorHandle);
+
+impl serde::Serialize for Services<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        let mut seq = serializer.serialize_seq(None)?;
+        let mut failed = None;
+        self.0.each_snapshot(&mut |snapshot| {
+            if failed.is_none()
+                && let Err(error) = seq.serialize_element(snapshot)
+            {
+                failed = Some(error);
+            }
+        });
+        match failed {
+            Some(error) => Err(error),
+            None => seq.end(),
+        }
+    }
 }
 
 /// The answer to `method path`, computed on a blocking thread.
@@ -491,7 +514,7 @@ fn respond(state: &State, method: &Method, path: &str) -> Response<Full<Bytes>> 
                     supervisor: tree.path(),
                     status: health.as_str(),
                     given_up: given_up(&health),
-                    services: tree.snapshots(),
+                    services: Services(tree),
                 },
             )
         }

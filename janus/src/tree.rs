@@ -1322,6 +1322,15 @@ impl SupervisorHandle {
         self.core.snapshots()
     }
 
+    /// Calls `f` with the snapshot of every service of the tree, in the
+    /// order of [`snapshots`](Self::snapshots), one at a time: for the
+    /// status endpoint, which encodes each as it comes instead of holding
+    /// them all.
+    #[cfg(feature = "http")]
+    pub(crate) fn each_snapshot(&self, f: &mut dyn FnMut(&ServiceLifecycleSnapshot)) {
+        self.core.visit(&mut |slot, state| f(&slot.snapshot(state)));
+    }
+
     /// Changes this supervisor's intensity, default backoff and default
     /// shutdown timeout while it runs; they apply from its next decision
     /// (the next restart, the next stop). Children with settings of their
