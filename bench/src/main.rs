@@ -485,14 +485,20 @@ fn icount(args: &[String]) -> anyhow::Result<()> {
         }
     }
     println!("{header}\n{rule}");
+    // Each system's spawn count, from the first row: a stop is a whole run
+    // less its spawn.
+    let mut spawns = BTreeMap::new();
     for (name, workload, exit) in COUNTED {
         let mut row = format!("| {name} |");
         let mut base = None;
         for system in &systems {
-            // A stop is a whole run less its spawn.
             let mut count = per_op(system, workload, exit)?;
-            if workload == Workload::Shutdown {
-                count -= per_op(system, Workload::Spawn, true)?;
+            match workload {
+                Workload::Spawn => {
+                    spawns.insert(system.clone(), count);
+                }
+                Workload::Shutdown => count -= spawns.get(system).copied().unwrap_or_default(),
+                _ => {}
             }
             eprintln!("{name}: {system} {count:.0}");
             row.push_str(&format!(" {count:.0} |"));

@@ -76,38 +76,43 @@ impl Report {
                 restart_in_place(core, slot, state, tx, outcome)
             })
         });
-        match end {
-            RunEnd::Stale => {}
-            RunEnd::Reported => self.core.send(Message::Exited(self.slot.clone())),
-            RunEnd::InPlace(handled, outcome) => {
-                if let Some(error) = outcome.error() {
-                    tracing::warn!(service = &*slot.path, error = %error, "service failed");
-                }
-                match handled {
-                    InPlace::Restarted(launch, trip) => {
-                        if let Some(trip) = trip {
-                            trip.log(core, slot);
-                        }
-                        let delay = launch.delay;
-                        tracing::info!(service = &*slot.path, ?delay, "restarting after backoff");
-                        return Some(launch);
-                    }
-                    // Left in the slot, where the control loop takes it
-                    // in as an exit (before it acts on the child).
-                    InPlace::Decided => core.send(Message::Exited(slot.clone())),
-                }
+        let (handled, outcome) = match end {
+            RunEnd::Stale => return None,
+            RunEnd::Reported => {
+                core.send(Message::Exited(slot.clone()));
+                return None;
             }
             RunEnd::Terminated(uptime, waited) => {
                 if let Some(uptime) = uptime {
-                    tracing::info!(service = &*self.slot.path, "service terminated");
-                    self.core.record_termination(uptime);
+                    tracing::info!(service = &*slot.path, "service terminated");
+                    core.record_termination(uptime);
                 }
                 if waited {
-                    self.core.stop_done();
+                    core.stop_done();
                 }
+                return None;
+            }
+            RunEnd::InPlace(handled, outcome) => (handled, outcome),
+        };
+        if let Some(error) = outcome.error() {
+            tracing::warn!(service = &*slot.path, error = %error, "service failed");
+        }
+        match handled {
+            InPlace::Restarted(launch, trip) => {
+                if let Some(trip) = trip {
+                    trip.log(core, slot);
+                }
+                let delay = launch.delay;
+                tracing::info!(service = &*slot.path, ?delay, "restarting after backoff");
+                Some(launch)
+            }
+            // Left in the slot, where the control loop takes it in as an
+            // exit (before it acts on the child).
+            InPlace::Decided => {
+                core.send(Message::Exited(slot.clone()));
+                None
             }
         }
-        None
     }
 }
 
