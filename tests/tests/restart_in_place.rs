@@ -11,7 +11,7 @@ use std::time::Duration;
 use janus::prelude::*;
 use janus::supervisor::{BackoffConfig, ServicePhase};
 use janus::testing::{Behavior, TestService};
-use janus::tree::{SupervisorError, SupervisorSpec};
+use janus::tree::{ShutdownOrder, SupervisorError, SupervisorSpec};
 use tests_integration::{ms, secs, until};
 use tokio::time::Instant;
 
@@ -231,5 +231,73 @@ async fn a_command_meets_a_decision_left_for_the_control_loop() {
             other => assert!(at < ms(10) && other.is_ok(), "{at:?}: {other:?}"),
         }
         assert_eq!(probe.running(), 0, "{at:?}");
+    }
+}
+
+/// Asks its own tree to shut down `after` its run starts.
+struct Stopper {
+    tree: Arc<std::sync::OnceLock<janus::tree::SupervisorHandle>>,
+    after: Duration,
+}
+
+#[janus::async_trait]
+impl JanusService for Stopper {
+    fn name(&self) -> &str {
+        "stopper"
+    }
+    async fn run(&self, cancel: CancellationToken) -> janus::Result<()> {
+        tokio::time::sleep(self.after).await;
+        if let Some(tree) = self.tree.get() {
+            tree.shutdown();
+        }
+        cancel.cancelled().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_meets_a_decision_left_for_the_control_loop() {
+    // As above, with a shutdown instead of a command, in both stop orders:
+    // the child's second failure is decided by its attempt; a sibling woken
+    // by the same tick of the clock asks for the shutdown before the
+    // control loop has taken the decision in. The decision is moot (no
+    // escalation, no restart) and the child terminates.
+    for order in [ShutdownOrder::Reverse, ShutdownOrder::Concurrent] {
+        for at in [ms(9), ms(10), ms(11)] {
+            let flaky = TestService::new("flaky", Behavior::RunUntilCancelled).with_script(vec![
+                Behavior::Fail("first".into()),
+                Behavior::FailAfter(ms(10), "second".into()),
+            ]);
+            let probe = flaky.probe();
+            let handle = Arc::new(std::sync::OnceLock::new());
+            let tree = SupervisorSpec::new("sup")
+                .with_intensity(1, secs(60))
+                .with_shutdown_order(order)
+                .child(flaky.with_backoff(BackoffConfig::immediate()))
+                .child(Stopper {
+                    tree: handle.clone(),
+                    after: at,
+                })
+                .spawn()
+                .expect("spawns");
+            let _ = handle.set(tree.clone());
+            let ended = tokio::time::timeout(secs(60), tree.wait())
+                .await
+                .unwrap_or_else(|_| panic!("{order:?} {at:?}: the supervisor does not end"));
+            match ended {
+                Ok(_) => assert!(at <= ms(10), "{order:?} {at:?}: it should have given up"),
+                // It failed over its intensity before the shutdown began.
+                Err(SupervisorError::IntensityExceeded { restarts: 2, .. }) => {
+                    assert!(at > ms(10), "{order:?} {at:?}")
+                }
+                Err(other) => panic!("{order:?} {at:?}: {other:?}"),
+            }
+            assert_eq!(probe.running(), 0, "{order:?} {at:?}");
+            assert_eq!(probe.starts(), 2, "{order:?} {at:?}: not started again");
+            assert_eq!(
+                tree.snapshot("sup/flaky").expect("registered").phase,
+                ServicePhase::Terminated
+            );
+        }
     }
 }
